@@ -1,0 +1,420 @@
+//! The kind backend: a kubeadm cluster in Docker containers, driven through the `kind` and
+//! `docker` CLIs. Node access is `docker exec`; control-plane containers are reached with
+//! `crictl` inside the node, so it works while the API server is down.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use super::{
+    Backend, BackendError, Capabilities, Capability, ClusterStatus, ComponentStatus, ExecOutput, FileStat, Progress,
+    Result,
+};
+use crate::backup;
+
+/// The cluster every ckslab kind command acts on. ckslab never touches another cluster.
+pub const CLUSTER_NAME: &str = "ckslab";
+/// kind's config for the lab: kubeadm layout, a control-plane and a worker, pinned image.
+pub const CLUSTER_CONFIG: &str = include_str!("../../kind-configs/cluster.yaml");
+const MARKER: &str = ".created-by-ckslab";
+const CONTROL_PLANE_COMPONENTS: [&str; 4] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"];
+
+pub struct KindBackend {
+    dir: PathBuf,
+    backups: PathBuf,
+    docker: PathBuf,
+    kind: PathBuf,
+}
+
+impl KindBackend {
+    pub fn new(data_dir: &Path) -> Self {
+        Self::with_tools(data_dir, PathBuf::from("docker"), PathBuf::from("kind"))
+    }
+
+    /// With explicit tool paths (tests put recording fakes here).
+    pub fn with_tools(data_dir: &Path, docker: PathBuf, kind: PathBuf) -> Self {
+        KindBackend { dir: data_dir.join("kind"), backups: data_dir.join("backups"), docker, kind }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.join("cluster.yaml")
+    }
+
+    fn created_by_us(&self) -> bool {
+        self.dir.join(MARKER).exists()
+    }
+
+    async fn run(&self, program: &Path, args: &[String], stdin: Option<&[u8]>) -> Result<ExecOutput> {
+        let display = program.display().to_string();
+        let mut command = Command::new(program);
+        command.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        let mut child = command.spawn().map_err(|e| missing_tool(&display, e))?;
+        if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(data).await.map_err(|e| BackendError::io(format!("writing to {display}"), e))?;
+        }
+        let out = child.wait_with_output().await.map_err(|e| BackendError::io(format!("running {display}"), e))?;
+        Ok(ExecOutput {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    async fn run_ok(&self, program: &Path, args: &[String], stdin: Option<&[u8]>) -> Result<String> {
+        let out = self.run(program, args, stdin).await?;
+        if out.code != 0 {
+            return Err(BackendError::Other(format!(
+                "`{} {}` failed ({}): {}",
+                program.display(),
+                args.join(" "),
+                out.code,
+                out.stderr.trim()
+            )));
+        }
+        Ok(out.stdout)
+    }
+
+    /// Raw bytes of a node command's stdout (files may be binary).
+    async fn docker_exec_bytes(&self, node: &str, argv: &[String]) -> Result<(i32, Vec<u8>, String)> {
+        let out = Command::new(&self.docker)
+            .args(docker_exec_args(node, argv, false))
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| missing_tool(&self.docker.display().to_string(), e))?;
+        Ok((out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned()))
+    }
+
+    fn check_node(&self, node: &str) -> Result<()> {
+        if self.nodes().iter().any(|n| n == node) { Ok(()) } else { Err(BackendError::UnknownNode(node.to_string())) }
+    }
+
+    async fn cluster_exists(&self) -> Result<bool> {
+        let clusters = self.run_ok(&self.kind, &["get".into(), "clusters".into()], None).await?;
+        Ok(clusters.lines().any(|l| l.trim() == CLUSTER_NAME))
+    }
+
+    /// The container id of a control-plane component, via crictl inside the node.
+    async fn component_container(&self, component: &str) -> Result<Option<String>> {
+        let argv = crictl(&["ps", "-a", "--name", component, "-q"]);
+        let out = self.run(&self.docker, &docker_exec_args(&self.control_plane(), &argv, false), None).await?;
+        Ok(out.stdout.lines().next().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+    }
+}
+
+fn crictl(args: &[&str]) -> Vec<String> {
+    std::iter::once("crictl").chain(args.iter().copied()).map(String::from).collect()
+}
+
+/// `docker exec [-i] <node> argv...`
+pub fn docker_exec_args(node: &str, argv: &[String], stdin: bool) -> Vec<String> {
+    let mut args = vec!["exec".to_string()];
+    if stdin {
+        args.push("-i".into());
+    }
+    args.push(node.to_string());
+    args.extend(argv.iter().cloned());
+    args
+}
+
+/// `kind create cluster` for the lab cluster.
+pub fn kind_create_args(config: &Path, kubeconfig: &Path) -> Vec<String> {
+    vec![
+        "create".into(),
+        "cluster".into(),
+        "--name".into(),
+        CLUSTER_NAME.into(),
+        "--config".into(),
+        config.display().to_string(),
+        "--kubeconfig".into(),
+        kubeconfig.display().to_string(),
+        "--wait".into(),
+        "180s".into(),
+    ]
+}
+
+/// etcdctl inside the etcd container, with kubeadm's certificate paths.
+pub fn etcdctl_get_args(container: &str, key: &str) -> Vec<String> {
+    let mut argv = crictl(&["exec", container, "etcdctl"]);
+    argv.extend(
+        [
+            "--endpoints=https://127.0.0.1:2379",
+            "--cacert=/etc/kubernetes/pki/etcd/ca.crt",
+            "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt",
+            "--key=/etc/kubernetes/pki/etcd/healthcheck-client.key",
+            "get",
+            key,
+            "-w",
+            "json",
+        ]
+        .map(String::from),
+    );
+    argv
+}
+
+/// The raw value of the first kv in `etcdctl get -w json` output.
+pub fn parse_etcdctl_json(output: &str) -> Result<Option<Vec<u8>>> {
+    use base64::Engine;
+    let json: serde_json::Value =
+        serde_json::from_str(output).map_err(|e| BackendError::Other(format!("etcdctl output is not JSON: {e}")))?;
+    let Some(value) = json["kvs"].get(0).and_then(|kv| kv["value"].as_str()) else { return Ok(None) };
+    base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .map(Some)
+        .map_err(|e| BackendError::Other(format!("etcdctl value is not base64: {e}")))
+}
+
+fn missing_tool(tool: &str, err: std::io::Error) -> BackendError {
+    if err.kind() == std::io::ErrorKind::NotFound {
+        let fix = if tool.ends_with("kind") {
+            "install kind v0.30 or newer: `go install sigs.k8s.io/kind@v0.30.0` (or see https://kind.sigs.k8s.io), or use `--backend local`"
+        } else {
+            "install Docker (https://docs.docker.com/engine/install/) and start it, or use `--backend local`"
+        };
+        BackendError::MissingTool { tool: tool.to_string(), detail: "not found on PATH".into(), fix: fix.into() }
+    } else {
+        BackendError::io(format!("starting {tool}"), err)
+    }
+}
+
+/// True when `docker info` answers, i.e. a Docker engine (not only the client) runs.
+pub async fn docker_engine_available() -> bool {
+    let probe = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(std::time::Duration::from_secs(5), probe).await {
+        Ok(Ok(out)) => out.status.success() && !out.stdout.is_empty(),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl Backend for KindBackend {
+    fn name(&self) -> &'static str {
+        "kind"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        // kindnet enforces NetworkPolicy since kind v0.24; AppArmor and gVisor depend on the
+        // host and are documented in kind-configs/README.md.
+        [
+            Capability::Api,
+            Capability::ControlPlaneFiles,
+            Capability::Etcd,
+            Capability::RunningPods,
+            Capability::PodExec,
+            Capability::NetworkPolicy,
+            Capability::Seccomp,
+            Capability::KubeletConfig,
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    async fn up(&self, progress: &dyn Progress) -> Result<()> {
+        let docker_ok = self.run(&self.docker, &["info".into()], None).await?;
+        if docker_ok.code != 0 {
+            return Err(BackendError::MissingTool {
+                tool: "docker engine".into(),
+                detail: docker_ok.stderr.trim().to_string(),
+                fix: "start Docker (`systemctl start docker`), or use `--backend local`".into(),
+            });
+        }
+        if self.cluster_exists().await? {
+            progress.step(&format!("kind cluster {CLUSTER_NAME} already exists; keeping it"));
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| BackendError::io(format!("creating {}", self.dir.display()), e))?;
+        std::fs::write(self.config_path(), CLUSTER_CONFIG).map_err(|e| BackendError::io("writing the kind config", e))?;
+        progress.step("creating kind cluster ckslab (pulls kindest/node the first time; a few minutes)");
+        std::fs::write(self.dir.join(MARKER), CLUSTER_NAME).map_err(|e| BackendError::io("writing the marker", e))?;
+        self.run_ok(&self.kind, &kind_create_args(&self.config_path(), &self.kubeconfig_path()), None).await?;
+        progress.step("kind cluster ready");
+        Ok(())
+    }
+
+    async fn down(&self, progress: &dyn Progress) -> Result<()> {
+        if !self.created_by_us() {
+            return Err(BackendError::Other(format!(
+                "no kind cluster created by ckslab is recorded in {}; ckslab deletes only clusters it created",
+                self.dir.display()
+            )));
+        }
+        progress.step("deleting kind cluster ckslab");
+        let args = ["delete", "cluster", "--name", CLUSTER_NAME, "--kubeconfig"].map(String::from).into_iter();
+        let args: Vec<String> = args.chain(std::iter::once(self.kubeconfig_path().display().to_string())).collect();
+        self.run_ok(&self.kind, &args, None).await?;
+        std::fs::remove_file(self.dir.join(MARKER)).map_err(|e| BackendError::io("removing the marker", e))?;
+        Ok(())
+    }
+
+    async fn status(&self) -> Result<ClusterStatus> {
+        let exists = self.cluster_exists().await?;
+        let mut components = Vec::new();
+        let mut api_healthy = false;
+        if exists {
+            for component in CONTROL_PLANE_COMPONENTS {
+                let argv = crictl(&["ps", "--name", component, "--state", "running", "-q"]);
+                let out = self.run(&self.docker, &docker_exec_args(&self.control_plane(), &argv, false), None).await?;
+                let running = !out.stdout.trim().is_empty();
+                let detail = if running { None } else { self.component_logs(component, 5).await.ok() };
+                components.push(ComponentStatus { name: component.into(), running, detail });
+            }
+            if let Ok(client) = self.client().await {
+                api_healthy = super::wait_api_healthy(&client, std::time::Duration::from_secs(2)).await.is_ok();
+            }
+        }
+        Ok(ClusterStatus {
+            backend: "kind".into(),
+            exists,
+            api_healthy,
+            kubeconfig: exists.then(|| self.kubeconfig_path()),
+            nodes: if exists { self.nodes() } else { vec![] },
+            components,
+        })
+    }
+
+    fn kubeconfig_path(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    async fn client(&self) -> Result<kube::Client> {
+        super::client_from_kubeconfig(&self.kubeconfig_path(), "kind").await
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        vec![format!("{CLUSTER_NAME}-control-plane"), format!("{CLUSTER_NAME}-worker")]
+    }
+
+    fn control_plane(&self) -> String {
+        format!("{CLUSTER_NAME}-control-plane")
+    }
+
+    fn node_shell_hint(&self, node: &str) -> String {
+        format!("docker exec -it {node} bash")
+    }
+
+    async fn read_file(&self, node: &str, path: &Path) -> Result<Option<Vec<u8>>> {
+        self.check_node(node)?;
+        let argv: Vec<String> = ["sh", "-c", "[ -e \"$1\" ] || exit 3; cat \"$1\"", "sh"]
+            .map(String::from)
+            .into_iter()
+            .chain(std::iter::once(path.display().to_string()))
+            .collect();
+        match self.docker_exec_bytes(node, &argv).await? {
+            (0, bytes, _) => Ok(Some(bytes)),
+            (3, _, _) => Ok(None),
+            (code, _, stderr) => Err(BackendError::Other(format!("reading {}:{} failed ({code}): {}", node, path.display(), stderr.trim()))),
+        }
+    }
+
+    async fn write_file(&self, node: &str, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+        self.check_node(node)?;
+        if let Some(old) = self.read_file(node, path).await? {
+            backup::save(&self.backups, node, path, &old)?;
+        }
+        let argv: Vec<String> = ["sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\" && chmod \"$2\" \"$1\"", "sh"]
+            .map(String::from)
+            .into_iter()
+            .chain([path.display().to_string(), format!("{mode:o}")])
+            .collect();
+        self.run_ok(&self.docker, &docker_exec_args(node, &argv, true), Some(contents)).await.map(|_| ())
+    }
+
+    async fn remove_file(&self, node: &str, path: &Path) -> Result<()> {
+        self.check_node(node)?;
+        if let Some(old) = self.read_file(node, path).await? {
+            backup::save(&self.backups, node, path, &old)?;
+        }
+        let argv = vec!["rm".into(), "-f".into(), path.display().to_string()];
+        self.run_ok(&self.docker, &docker_exec_args(node, &argv, false), None).await.map(|_| ())
+    }
+
+    async fn stat_file(&self, node: &str, path: &Path) -> Result<Option<FileStat>> {
+        self.check_node(node)?;
+        let argv = vec!["stat".into(), "-c".into(), "%a %u %g %F".into(), path.display().to_string()];
+        let out = self.run(&self.docker, &docker_exec_args(node, &argv, false), None).await?;
+        if out.code != 0 {
+            return Ok(None);
+        }
+        Ok(parse_stat(&out.stdout))
+    }
+
+    async fn exec(&self, node: &str, argv: &[String]) -> Result<ExecOutput> {
+        self.check_node(node)?;
+        self.run(&self.docker, &docker_exec_args(node, argv, false), None).await
+    }
+
+    async fn etcd_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let container = self
+            .component_container("etcd")
+            .await?
+            .ok_or_else(|| BackendError::Other("no etcd container on the control-plane node".into()))?;
+        let out = self.run_ok(&self.docker, &docker_exec_args(&self.control_plane(), &etcdctl_get_args(&container, key), false), None).await?;
+        parse_etcdctl_json(&out)
+    }
+
+    async fn component_logs(&self, component: &str, lines: usize) -> Result<String> {
+        let Some(container) = self.component_container(component).await? else {
+            return Ok(format!("no {component} container has been started (is its manifest valid?)"));
+        };
+        let argv = crictl(&["logs", "--tail", &lines.to_string(), &container]);
+        let out = self.run(&self.docker, &docker_exec_args(&self.control_plane(), &argv, false), None).await?;
+        // crictl writes the container's stderr (where components log) to its own stderr.
+        Ok(format!("{}{}", out.stdout, out.stderr))
+    }
+}
+
+/// `stat -c '%a %u %g %F'` output.
+pub fn parse_stat(text: &str) -> Option<FileStat> {
+    let mut parts = text.trim().splitn(4, ' ');
+    let mode = u32::from_str_radix(parts.next()?, 8).ok()?;
+    let uid = parts.next()?.parse().ok()?;
+    let gid = parts.next()?.parse().ok()?;
+    let is_dir = parts.next()? == "directory";
+    Some(FileStat { mode, uid, gid, is_dir })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_and_etcdctl_output_parse() {
+        assert_eq!(parse_stat("600 0 0 regular file\n"), Some(FileStat { mode: 0o600, uid: 0, gid: 0, is_dir: false }));
+        assert_eq!(parse_stat("755 0 0 directory").map(|s| s.is_dir), Some(true));
+        assert_eq!(parse_stat("garbage"), None);
+        let json = r#"{"header":{},"kvs":[{"key":"L3I=","value":"azhzOmVuYzphZXNjYmM6djE6"}],"count":1}"#;
+        assert_eq!(parse_etcdctl_json(json).unwrap().unwrap(), b"k8s:enc:aescbc:v1:");
+        assert_eq!(parse_etcdctl_json(r#"{"header":{}}"#).unwrap(), None);
+    }
+
+    #[test]
+    fn commands_target_only_the_ckslab_cluster() {
+        let args = kind_create_args(Path::new("/c.yaml"), Path::new("/k"));
+        assert_eq!(args[..4], ["create", "cluster", "--name", "ckslab"]);
+        let exec = docker_exec_args("ckslab-control-plane", &["cat".into(), "/x".into()], true);
+        assert_eq!(exec, ["exec", "-i", "ckslab-control-plane", "cat", "/x"]);
+        let get = etcdctl_get_args("abc", "/registry/secrets/a/b");
+        assert!(get.starts_with(&["crictl".to_string(), "exec".into(), "abc".into(), "etcdctl".into()]));
+        assert!(get.contains(&"/registry/secrets/a/b".to_string()));
+    }
+
+    #[test]
+    fn the_embedded_config_is_a_two_node_cluster_pinned_by_digest() {
+        let config: serde_json::Value = serde_saphyr::from_str(CLUSTER_CONFIG).unwrap();
+        let nodes = config["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 2);
+        for node in nodes {
+            assert!(node["image"].as_str().unwrap().contains("kindest/node:v1.34"));
+            assert!(node["image"].as_str().unwrap().contains("@sha256:"));
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! Cluster access behind one small trait, so every scenario step and check runs unchanged on
+//! kind (Docker) and on the local backend (control plane as processes).
+
+pub mod kind;
+pub mod local;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// What a backend can offer. A scenario's `requires` lists these; a backend that lacks one
+/// cannot run the scenario, and `doctor`/the catalog say so up front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    /// The Kubernetes API.
+    Api,
+    /// Static pod manifests and PKI under /etc/kubernetes on the control-plane node.
+    ControlPlaneFiles,
+    /// Raw reads of etcd keys.
+    Etcd,
+    /// Pods reach Running (real or simulated containers).
+    RunningPods,
+    /// Containers really run, so commands can be executed inside them.
+    PodExec,
+    /// A CNI that enforces NetworkPolicy.
+    NetworkPolicy,
+    /// AppArmor on the nodes.
+    Apparmor,
+    /// A seccomp-capable container runtime.
+    Seccomp,
+    /// A sandboxed runtime handler (gVisor runsc) on the nodes.
+    SandboxRuntime,
+    /// The kubelet's config file on the nodes.
+    KubeletConfig,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 10] = [
+        Capability::Api,
+        Capability::ControlPlaneFiles,
+        Capability::Etcd,
+        Capability::RunningPods,
+        Capability::PodExec,
+        Capability::NetworkPolicy,
+        Capability::Apparmor,
+        Capability::Seccomp,
+        Capability::SandboxRuntime,
+        Capability::KubeletConfig,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Api => "api",
+            Capability::ControlPlaneFiles => "control-plane-files",
+            Capability::Etcd => "etcd",
+            Capability::RunningPods => "running-pods",
+            Capability::PodExec => "pod-exec",
+            Capability::NetworkPolicy => "network-policy",
+            Capability::Apparmor => "apparmor",
+            Capability::Seccomp => "seccomp",
+            Capability::SandboxRuntime => "sandbox-runtime",
+            Capability::KubeletConfig => "kubelet-config",
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+pub type Capabilities = BTreeSet<Capability>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// A tool the backend drives is not installed. `fix` says how to get it.
+    #[error("{tool} is not available: {detail}\n  fix: {fix}")]
+    MissingTool { tool: String, detail: String, fix: String },
+    #[error("no ckslab cluster is running on the {backend} backend\n  fix: run `ckslab up --backend {backend}`")]
+    NoCluster { backend: String },
+    #[error("no node named {0:?}")]
+    UnknownNode(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("kubernetes client: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl BackendError {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        BackendError::Io { what: what.into(), source }
+    }
+}
+
+pub type Result<T, E = BackendError> = std::result::Result<T, E>;
+
+/// The result of running a command on a node or in a pod.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExecOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// What `stat` tells about a node file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FileStat {
+    /// Permission bits, e.g. 0o600.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub is_dir: bool,
+}
+
+/// State of one control-plane component (a static pod).
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentStatus {
+    pub name: String,
+    pub running: bool,
+    /// Why it is down, when it is: the manifest error or the process's last log lines.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterStatus {
+    pub backend: String,
+    pub exists: bool,
+    pub api_healthy: bool,
+    pub kubeconfig: Option<PathBuf>,
+    pub nodes: Vec<String>,
+    pub components: Vec<ComponentStatus>,
+}
+
+/// Progress reports for long operations (`up`, builds). The CLI shows them with indicatif,
+/// the web UI streams them.
+pub trait Progress: Send + Sync {
+    fn step(&self, message: &str);
+}
+
+/// A progress sink that only logs.
+pub struct LogProgress;
+
+impl Progress for LogProgress {
+    fn step(&self, message: &str) {
+        tracing::info!("{message}");
+    }
+}
+
+/// One lab cluster. Node names are the backend's (kind: `ckslab-control-plane`); the
+/// control-plane node is `control_plane()`. Paths on nodes are absolute node paths
+/// (`/etc/kubernetes/manifests/kube-apiserver.yaml`), exactly as on a kubeadm node.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// `kind` or `local`.
+    fn name(&self) -> &'static str;
+    fn capabilities(&self) -> Capabilities;
+
+    /// Create the cluster (idempotent: an existing healthy cluster is kept).
+    async fn up(&self, progress: &dyn Progress) -> Result<()>;
+    /// Delete the cluster. Only ever a cluster this backend created.
+    async fn down(&self, progress: &dyn Progress) -> Result<()>;
+    async fn status(&self) -> Result<ClusterStatus>;
+
+    /// The kubeconfig a learner (and kubectl) uses to reach the cluster.
+    fn kubeconfig_path(&self) -> PathBuf;
+    /// A client with cluster-admin rights.
+    async fn client(&self) -> Result<kube::Client>;
+    fn nodes(&self) -> Vec<String>;
+    fn control_plane(&self) -> String;
+    /// How a learner gets a shell with the node's view of its files.
+    fn node_shell_hint(&self, node: &str) -> String;
+
+    /// `None` when the file does not exist.
+    async fn read_file(&self, node: &str, path: &Path) -> Result<Option<Vec<u8>>>;
+    /// Writes (creating parent folders) and sets the mode.
+    async fn write_file(&self, node: &str, path: &Path, contents: &[u8], mode: u32) -> Result<()>;
+    /// Removes a file; a missing file is not an error.
+    async fn remove_file(&self, node: &str, path: &Path) -> Result<()>;
+    async fn stat_file(&self, node: &str, path: &Path) -> Result<Option<FileStat>>;
+    /// Runs `argv` on the node, with the node's filesystem view.
+    async fn exec(&self, node: &str, argv: &[String]) -> Result<ExecOutput>;
+
+    /// The raw bytes etcd stores under `key` (e.g. `/registry/secrets/ns/name`).
+    async fn etcd_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// The last `lines` lines a control-plane component logged (why it is down).
+    async fn component_logs(&self, component: &str, lines: usize) -> Result<String>;
+}
+
+pub type SharedBackend = Arc<dyn Backend>;
+
+/// Which backend to use, from `--backend` or detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    Kind,
+    Local,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Kind => "kind",
+            BackendKind::Local => "local",
+        }
+    }
+}
+
+/// The best backend this machine offers: kind where a Docker engine answers, else local.
+pub async fn detect() -> BackendKind {
+    if kind::docker_engine_available().await {
+        BackendKind::Kind
+    } else {
+        BackendKind::Local
+    }
+}
+
+/// Where ckslab keeps clusters, history and backups (`$CKSLAB_HOME`, else the user data dir).
+pub fn data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CKSLAB_HOME") {
+        return PathBuf::from(dir);
+    }
+    dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("ckslab")
+}
+
+/// Opens the backend of the given kind for the cluster under `data_dir`.
+pub fn open(kind: BackendKind, data_dir: &Path) -> SharedBackend {
+    match kind {
+        BackendKind::Kind => Arc::new(kind::KindBackend::new(data_dir)),
+        BackendKind::Local => Arc::new(local::LocalBackend::new(data_dir)),
+    }
+}
+
+/// Poll `/readyz` until the API answers or `timeout` passes.
+pub async fn wait_api_healthy(client: &kube::Client, timeout: std::time::Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let req = http::Request::get("/readyz").body(Vec::new()).expect("static request");
+        let attempt = tokio::time::timeout(std::time::Duration::from_secs(2), client.request_text(req)).await;
+        match attempt {
+            Ok(Ok(body)) if body.trim() == "ok" => return Ok(()),
+            _ if tokio::time::Instant::now() >= deadline => {
+                return Err(BackendError::Other(format!(
+                    "the API server did not become healthy within {}s",
+                    timeout.as_secs()
+                )));
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    }
+}
+
+/// A cluster-admin client from a kubeconfig file; a missing file means no cluster is up.
+pub async fn client_from_kubeconfig(path: &Path, backend: &str) -> Result<kube::Client> {
+    if !path.exists() {
+        return Err(BackendError::NoCluster { backend: backend.to_string() });
+    }
+    let kubeconfig = kube::config::Kubeconfig::read_from(path)
+        .map_err(|e| BackendError::Other(format!("reading {}: {e}", path.display())))?;
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        .await
+        .map_err(|e| BackendError::Other(format!("using {}: {e}", path.display())))?;
+    // A hung API server must turn into an error verdict, not a stuck grade.
+    config.connect_timeout = Some(std::time::Duration::from_secs(3));
+    config.read_timeout = Some(std::time::Duration::from_secs(15));
+    Ok(kube::Client::try_from(config)?)
+}

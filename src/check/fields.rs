@@ -1,0 +1,156 @@
+//! Field conditions over structured data (objects, parsed config files). Pure functions.
+
+use jsonpath_rust::JsonPath;
+use regex::Regex;
+use serde_json::Value;
+
+use super::Finding;
+use crate::scenario::{Expectation, FieldCondition};
+
+/// Evaluates every condition; the first that does not hold decides the finding.
+pub fn evaluate_all(document: &Value, conditions: &[FieldCondition], subject: &str) -> Finding {
+    let mut observed = Vec::new();
+    for condition in conditions {
+        let finding = evaluate(document, condition);
+        if finding.outcome != super::Outcome::Pass {
+            return Finding { observed: format!("{subject}: {}", finding.observed), ..finding };
+        }
+        observed.push(finding.observed);
+    }
+    Finding::pass(format!("{subject}: {}", observed.join("; ")), describe_all(conditions))
+}
+
+pub fn describe_all(conditions: &[FieldCondition]) -> String {
+    conditions.iter().map(describe).collect::<Vec<_>>().join("; ")
+}
+
+pub fn describe(condition: &FieldCondition) -> String {
+    let quantifier = if condition.any { "some" } else { "every" };
+    let what = match &condition.expect {
+        Expectation::Equals(v) => format!("equals {}", compact(v)),
+        Expectation::OneOf(vs) => format!("is one of {}", vs.iter().map(compact).collect::<Vec<_>>().join(", ")),
+        Expectation::Matches(re) => format!("matches /{re}/"),
+        Expectation::Contains(v) => format!("contains {}", compact(v)),
+        Expectation::Absent(true) | Expectation::Present(false) => return format!("{} is absent", condition.path),
+        Expectation::Absent(false) | Expectation::Present(true) => return format!("{} is set", condition.path),
+    };
+    format!("{quantifier} {} {what}", condition.path)
+}
+
+pub fn evaluate(document: &Value, condition: &FieldCondition) -> Finding {
+    let expected = describe(condition);
+    let matches: Vec<&Value> = match document.query(&condition.path) {
+        Ok(found) => found.into_iter().filter(|v| !v.is_null()).collect(),
+        Err(err) => return Finding::error(format!("bad path {}: {err}", condition.path), expected),
+    };
+    let shown = || {
+        if matches.is_empty() {
+            format!("{} not set", condition.path)
+        } else {
+            format!("{} = {}", condition.path, matches.iter().map(|v| compact(v)).collect::<Vec<_>>().join(", "))
+        }
+    };
+    let wants_absent = match condition.expect {
+        Expectation::Absent(absent) => Some(absent),
+        Expectation::Present(present) => Some(!present),
+        _ => None,
+    };
+    if let Some(absent) = wants_absent {
+        return Finding::passed_if(matches.is_empty() == absent, shown(), expected);
+    }
+    if matches.is_empty() {
+        return Finding::fail(shown(), expected);
+    }
+    let test = |value: &Value| -> Result<bool, String> {
+        Ok(match &condition.expect {
+            Expectation::Equals(want) => same(value, want),
+            Expectation::OneOf(wants) => wants.iter().any(|w| same(value, w)),
+            Expectation::Matches(pattern) => {
+                let re = Regex::new(pattern).map_err(|e| format!("bad pattern /{pattern}/: {e}"))?;
+                re.is_match(&text(value))
+            }
+            Expectation::Contains(item) => match value {
+                Value::Array(items) => items.iter().any(|i| same(i, item)),
+                other => text(other).contains(&text(item)),
+            },
+            Expectation::Absent(_) | Expectation::Present(_) => unreachable!("handled above"),
+        })
+    };
+    let mut results = Vec::with_capacity(matches.len());
+    for value in &matches {
+        match test(value) {
+            Ok(ok) => results.push(ok),
+            Err(message) => return Finding::error(message, expected),
+        }
+    }
+    let ok = if condition.any { results.iter().any(|r| *r) } else { results.iter().all(|r| *r) };
+    Finding::passed_if(ok, shown(), expected)
+}
+
+/// Equal as data, except that scalars compare by their text (YAML `true` vs `"true"`).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => a == b,
+        _ => text(a) == text(b),
+    }
+}
+
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn compact(value: &Value) -> String {
+    let shown = match value {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    };
+    if shown.chars().count() > 120 { format!("{}…", shown.chars().take(117).collect::<String>()) } else { shown }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Outcome;
+    use serde_json::json;
+
+    fn cond(path: &str, expect: Expectation, any: bool) -> FieldCondition {
+        FieldCondition { path: path.into(), expect, any }
+    }
+
+    #[test]
+    fn every_match_must_hold_unless_any() {
+        let pod = json!({"spec": {"containers": [{"image": "registry.local/a"}, {"image": "docker.io/b"}]}});
+        let re = Expectation::Matches("^registry\\.local/".into());
+        assert_eq!(evaluate(&pod, &cond("$.spec.containers[*].image", re.clone(), false)).outcome, Outcome::Fail);
+        assert_eq!(evaluate(&pod, &cond("$.spec.containers[*].image", re, true)).outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn scalars_compare_by_text_and_missing_fails() {
+        let doc = json!({"a": true, "n": 3});
+        assert_eq!(evaluate(&doc, &cond("$.a", Expectation::Equals(json!("true")), false)).outcome, Outcome::Pass);
+        assert_eq!(evaluate(&doc, &cond("$.n", Expectation::OneOf(vec![json!(1), json!(3)]), false)).outcome, Outcome::Pass);
+        let missing = evaluate(&doc, &cond("$.b", Expectation::Equals(json!(false)), false));
+        assert_eq!(missing.outcome, Outcome::Fail);
+        assert!(missing.observed.contains("not set"), "{}", missing.observed);
+        assert_eq!(evaluate(&doc, &cond("$.b", Expectation::Absent(true), false)).outcome, Outcome::Pass);
+        assert_eq!(evaluate(&doc, &cond("$.a", Expectation::Present(true), false)).outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn contains_works_on_lists_and_text() {
+        let doc = json!({"verbs": ["get", "list"], "s": "Node,RBAC"});
+        assert_eq!(evaluate(&doc, &cond("$.verbs", Expectation::Contains(json!("list")), false)).outcome, Outcome::Pass);
+        assert_eq!(evaluate(&doc, &cond("$.verbs", Expectation::Contains(json!("delete")), false)).outcome, Outcome::Fail);
+        assert_eq!(evaluate(&doc, &cond("$.s", Expectation::Contains(json!("RBAC")), false)).outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn bad_pattern_is_an_error_not_a_fail() {
+        let doc = json!({"a": "x"});
+        assert_eq!(evaluate(&doc, &cond("$.a", Expectation::Matches("(".into()), false)).outcome, Outcome::Error);
+    }
+}

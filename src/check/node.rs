@@ -1,0 +1,221 @@
+//! Probes that read nodes: static pod flags, kubelet config, node files, commands.
+
+use std::path::Path;
+
+use regex::Regex;
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+
+use super::{Finding, fields, resolve_nodes};
+use crate::backend::{Backend, ExecOutput};
+use crate::scenario::{CommandProbe, ComponentFlagProbe, FlagExpectation, KubeletConfigProbe, NodeFileProbe, NodeRef};
+use crate::staticpod::{Manifest, manifest_path};
+
+/// Reads and parses a component's static pod manifest on the control-plane node.
+pub async fn read_manifest(backend: &dyn Backend, component: &str) -> Result<Manifest, Finding> {
+    let path = manifest_path(component);
+    let shown = path.display().to_string();
+    let node = backend.control_plane();
+    match backend.read_file(&node, &path).await {
+        Ok(Some(bytes)) => Manifest::parse(&shown, &String::from_utf8_lossy(&bytes))
+            .map_err(|e| Finding::fail(e.to_string(), format!("a valid static pod manifest at {shown}"))),
+        Ok(None) => Err(Finding::fail(format!("{shown} does not exist on {node}"), format!("{shown}"))),
+        Err(e) => Err(Finding::error(format!("reading {shown}: {e}"), format!("{shown} readable"))),
+    }
+}
+
+pub async fn component_flag(probe: &ComponentFlagProbe, backend: &dyn Backend) -> Finding {
+    let manifest = match read_manifest(backend, &probe.component).await {
+        Ok(m) => m,
+        Err(f) => return f,
+    };
+    let flag = manifest.flag(&probe.flag);
+    let name = format!("--{}", probe.flag);
+    let value = flag.as_ref().map(|f| f.value.clone().unwrap_or_else(|| "true".into()));
+    let observed = match &value {
+        Some(v) => format!("{} has {name}={v}", probe.component),
+        None => format!("{} has no {name}", probe.component),
+    };
+    let items = |v: &str| v.split(',').map(str::trim).map(String::from).collect::<Vec<_>>();
+    match &probe.expect {
+        FlagExpectation::Equals(want) => {
+            Finding::passed_if(value.as_deref() == Some(want.as_str()), observed, format!("{name}={want}"))
+        }
+        FlagExpectation::Matches(pattern) => match Regex::new(pattern) {
+            Ok(re) => Finding::passed_if(value.as_deref().is_some_and(|v| re.is_match(v)), observed, format!("{name} matching /{pattern}/")),
+            Err(e) => Finding::error(format!("bad pattern: {e}"), format!("{name} matching /{pattern}/")),
+        },
+        FlagExpectation::Includes(item) => Finding::passed_if(
+            value.as_deref().is_some_and(|v| items(v).contains(item)),
+            observed,
+            format!("{name} to include {item}"),
+        ),
+        FlagExpectation::Excludes(item) => Finding::passed_if(
+            !value.as_deref().is_some_and(|v| items(v).contains(item)),
+            observed,
+            format!("{name} not to include {item}"),
+        ),
+        FlagExpectation::Absent(want_absent) => presence(value.is_some(), !*want_absent, observed, &name),
+        FlagExpectation::Present(want_present) => presence(value.is_some(), *want_present, observed, &name),
+        FlagExpectation::FileMounted(_) => {
+            let expected = format!("{name} to name a file that a hostPath volume gives {}", probe.component);
+            let Some(path) = value else { return Finding::fail(observed, expected) };
+            let Some(host_path) = manifest.host_path_for(&path) else {
+                return Finding::fail(format!("{observed}, but no volume mount covers {path}"), expected);
+            };
+            match backend.stat_file(&backend.control_plane(), Path::new(&host_path)).await {
+                Ok(Some(_)) => Finding::pass(format!("{observed}, mounted from the node's {host_path}"), expected),
+                Ok(None) => Finding::fail(format!("{observed}, mounted from {host_path}, which does not exist on the node"), expected),
+                Err(e) => Finding::error(format!("reading {host_path}: {e}"), expected),
+            }
+        }
+    }
+}
+
+fn presence(is_set: bool, want_set: bool, observed: String, name: &str) -> Finding {
+    let expected = if want_set { format!("{name} set") } else { format!("no {name}") };
+    Finding::passed_if(is_set == want_set, observed, expected)
+}
+
+/// Parses YAML or JSON config text into data.
+pub fn parse_config(text: &str) -> Result<Value, String> {
+    if text.trim_start().starts_with('{') {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    } else {
+        serde_saphyr::from_str(text).map_err(|e| e.to_string().lines().next().unwrap_or("").to_string())
+    }
+}
+
+pub async fn kubelet_config(probe: &KubeletConfigProbe, backend: &dyn Backend) -> Finding {
+    let file = NodeFileProbe {
+        node: probe.node.clone(),
+        path: probe.path.clone(),
+        absent: false,
+        max_mode: None,
+        owner: None,
+        fields: probe.fields.clone(),
+    };
+    node_file(&file, backend).await
+}
+
+pub async fn node_file(probe: &NodeFileProbe, backend: &dyn Backend) -> Finding {
+    let nodes = resolve_nodes(&probe.node, backend);
+    if nodes.is_empty() {
+        return Finding::error("the cluster has no such node", format!("{:?}", probe.node));
+    }
+    let mut last = Finding::pass("", "");
+    for node in nodes {
+        let finding = one_node_file(probe, backend, &node).await;
+        if finding.outcome != super::Outcome::Pass {
+            return finding;
+        }
+        last = finding;
+    }
+    last
+}
+
+async fn one_node_file(probe: &NodeFileProbe, backend: &dyn Backend, node: &str) -> Finding {
+    let path = Path::new(&probe.path);
+    let subject = format!("{node}:{}", probe.path);
+    let stat = match backend.stat_file(node, path).await {
+        Ok(stat) => stat,
+        Err(e) => return Finding::error(format!("reading {subject}: {e}"), format!("{subject} readable")),
+    };
+    let Some(stat) = stat else {
+        return Finding::passed_if(probe.absent, format!("{subject} does not exist"), format!("{subject} to exist"));
+    };
+    if probe.absent {
+        return Finding::fail(format!("{subject} exists"), format!("{subject} absent"));
+    }
+    if let Some(max) = probe.max_mode {
+        if stat.mode & !max & 0o7777 != 0 {
+            return Finding::fail(format!("{subject} has mode {:o}", stat.mode), format!("mode {max:o} or stricter"));
+        }
+    }
+    if let Some(owner) = probe.owner {
+        if stat.uid != owner {
+            return Finding::fail(format!("{subject} is owned by uid {}", stat.uid), format!("owner uid {owner}"));
+        }
+    }
+    if probe.fields.is_empty() {
+        return Finding::pass(format!("{subject} exists with mode {:o}", stat.mode), format!("{subject} to exist"));
+    }
+    let bytes = match backend.read_file(node, path).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return Finding::fail(format!("{subject} vanished"), format!("{subject} to exist")),
+        Err(e) => return Finding::error(format!("reading {subject}: {e}"), format!("{subject} readable")),
+    };
+    match parse_config(&String::from_utf8_lossy(&bytes)) {
+        Ok(document) => fields::evaluate_all(&document, &probe.fields, &subject),
+        Err(e) => Finding::fail(format!("{subject} does not parse: {e}"), "a YAML or JSON document".to_string()),
+    }
+}
+
+pub async fn command(probe: &CommandProbe, backend: &dyn Backend) -> Finding {
+    let shown = probe.command.join(" ");
+    let (place, output) = if let Some(pod) = &probe.pod {
+        (format!("in pod {pod}"), pod_exec(backend, pod, probe.container.as_deref(), &probe.command).await)
+    } else {
+        let node_ref = probe.node.clone().unwrap_or(NodeRef::ControlPlane);
+        let Some(node) = resolve_nodes(&node_ref, backend).into_iter().next() else {
+            return Finding::error("the cluster has no such node", "a node");
+        };
+        (format!("on {node}"), backend.exec(&node, &probe.command).await.map_err(|e| e.to_string()))
+    };
+    let output = match output {
+        Ok(o) => o,
+        Err(e) => return Finding::error(format!("running `{shown}` {place}: {e}"), "the command to run"),
+    };
+    let mut expected = Vec::new();
+    let mut ok = true;
+    if let Some(code) = probe.exit_code {
+        expected.push(format!("exit code {code}"));
+        ok &= output.code == code;
+    }
+    for (pattern, must_match) in [(&probe.stdout_matches, true), (&probe.stdout_not_matches, false)] {
+        if let Some(pattern) = pattern {
+            let Ok(re) = Regex::new(pattern) else { return Finding::error(format!("bad pattern /{pattern}/"), "a valid pattern") };
+            expected.push(format!("output {}matching /{pattern}/", if must_match { "" } else { "not " }));
+            ok &= re.is_match(&output.stdout) == must_match;
+        }
+    }
+    let tail: String = output.stdout.trim().lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+    Finding::passed_if(ok, format!("`{shown}` {place} exited {} with output: {tail}", output.code), expected.join(", "))
+}
+
+async fn pod_exec(backend: &dyn Backend, pod: &str, container: Option<&str>, command: &[String]) -> Result<ExecOutput, String> {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, AttachParams};
+    let (namespace, name) = pod.split_once('/').ok_or_else(|| format!("pod {pod:?} is not namespace/name"))?;
+    let client = backend.client().await.map_err(|e| e.to_string())?;
+    let api: Api<Pod> = Api::namespaced(client, namespace);
+    let mut params = AttachParams::default().stdout(true).stderr(true);
+    if let Some(c) = container {
+        params = params.container(c);
+    }
+    let mut attached = api.exec(name, command.to_vec(), &params).await.map_err(|e| e.to_string())?;
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut out) = attached.stdout() {
+        out.read_to_string(&mut stdout).await.map_err(|e| e.to_string())?;
+    }
+    if let Some(mut err) = attached.stderr() {
+        err.read_to_string(&mut stderr).await.map_err(|e| e.to_string())?;
+    }
+    let status = match attached.take_status() {
+        Some(s) => s.await,
+        None => None,
+    };
+    let code = match status {
+        Some(s) if s.status.as_deref() == Some("Success") => 0,
+        Some(s) => s
+            .details
+            .and_then(|d| d.causes)
+            .and_then(|c| c.into_iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
+            .and_then(|c| c.message)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(1),
+        None => 0,
+    };
+    Ok(ExecOutput { code, stdout, stderr })
+}

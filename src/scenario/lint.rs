@@ -1,0 +1,216 @@
+//! Lint: everything about a scenario that can be wrong before a cluster is involved, each
+//! finding placed at file, line and column.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::{Located, Probe, SourceScenario, Step, locate};
+use crate::backend::Capability;
+use crate::curriculum::Curriculum;
+
+/// Positions of the fields lint reasons about (everything else is ignored in this view).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "kebab-case", default)]
+struct SpanView {
+    domain: Option<Spanned<String>>,
+    competencies: Vec<Spanned<String>>,
+    checks: Vec<CheckView>,
+    wrong_attempts: Vec<WrongView>,
+    solutions: Vec<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct CheckView {
+    id: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct WrongView {
+    fails: Vec<Spanned<String>>,
+}
+
+fn template_variable() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    // The first identifier of every {{ ... }} or {% if/for ... %} expression.
+    RE.get_or_init(|| Regex::new(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)|\{%-?\s*(?:if|elif)\s+(?:not\s+)?([A-Za-z_][A-Za-z0-9_]*)").unwrap())
+}
+
+/// All findings for one scenario; empty when it is clean.
+pub fn lint(source: &SourceScenario) -> Vec<Located> {
+    let mut findings = Vec::new();
+    let path = source.path.as_str();
+    let text = source.text.as_str();
+    let scenario = &source.scenario;
+    let at = |line: u64, column: u64, message: String| Located { file: path.to_string(), line, column, message };
+    let view: SpanView = serde_saphyr::from_str(text).unwrap_or_default();
+    let curriculum = Curriculum::get();
+
+    // Curriculum ids.
+    match curriculum.domain(&scenario.domain) {
+        None => {
+            let (line, column) = view
+                .domain
+                .as_ref()
+                .map(|d| (d.referenced.line(), d.referenced.column()))
+                .unwrap_or_else(|| locate(text, "domain:", 1));
+            let known: Vec<_> = curriculum.domains.iter().map(|d| d.id.as_str()).collect();
+            findings.push(at(line, column, format!("unknown domain {:?}; known: {}", scenario.domain, known.join(", "))));
+        }
+        Some(domain) => {
+            for competency in &view.competencies {
+                let id = competency.value.as_str();
+                if !curriculum.knows_competency(id) {
+                    findings.push(at(
+                        competency.referenced.line(),
+                        competency.referenced.column(),
+                        format!("unknown competency id {id:?}"),
+                    ));
+                } else if !domain.competencies.iter().any(|c| c.id == id) && !curriculum.legacy.iter().any(|c| c.id == id) {
+                    findings.push(at(
+                        competency.referenced.line(),
+                        competency.referenced.column(),
+                        format!("competency {id:?} belongs to another domain than {:?}", domain.id),
+                    ));
+                }
+            }
+        }
+    }
+
+    // Check ids: unique, and wrong attempts name existing ones.
+    let mut seen = BTreeSet::new();
+    for check in &view.checks {
+        if !seen.insert(check.id.value.clone()) {
+            findings.push(at(check.id.referenced.line(), check.id.referenced.column(), format!("duplicate check id {:?}", check.id.value)));
+        }
+    }
+    for attempt in &view.wrong_attempts {
+        for name in &attempt.fails {
+            if !seen.contains(&name.value) {
+                findings.push(at(
+                    name.referenced.line(),
+                    name.referenced.column(),
+                    format!("wrong attempt names check {:?}, which the scenario does not define", name.value),
+                ));
+            }
+        }
+    }
+    for (index, attempt) in scenario.wrong_attempts.iter().enumerate() {
+        if attempt.fails.is_empty() {
+            let (line, column) = locate(text, &attempt.name, 1);
+            findings.push(at(line, column, format!("wrong attempt #{} ({}) names no check it must fail", index + 1, attempt.name)));
+        }
+    }
+    if view.solutions.is_empty() {
+        let (line, column) = locate(text, "solutions:", 1);
+        findings.push(at(line, column, "a scenario needs at least one solution (the first is the reference)".into()));
+    }
+    if scenario.checks.is_empty() {
+        let (line, column) = locate(text, "checks:", 1);
+        findings.push(at(line, column, "a scenario needs at least one check".into()));
+    }
+
+    // Params used in templates are defined.
+    let defined: BTreeSet<&str> = scenario.params.keys().map(String::as_str).collect();
+    let mut report_undefined = |file: &str, body: &str, findings: &mut Vec<Located>| {
+        for (index, line) in body.lines().enumerate() {
+            for captures in template_variable().captures_iter(line) {
+                let name = captures.get(1).or_else(|| captures.get(2)).expect("one group matches");
+                if is_tera_builtin(name.as_str()) || defined.contains(name.as_str()) {
+                    continue;
+                }
+                findings.push(Located {
+                    file: file.to_string(),
+                    line: index as u64 + 1,
+                    column: line[..name.start()].chars().count() as u64 + 1,
+                    message: format!("param {:?} is used but not defined under params", name.as_str()),
+                });
+            }
+        }
+    };
+    report_undefined(path, text, &mut findings);
+    let folder = path.strip_suffix("scenario.yaml").unwrap_or(path);
+    for (name, bytes) in &source.files {
+        if let Ok(body) = std::str::from_utf8(bytes) {
+            report_undefined(&format!("{folder}{name}"), body, &mut findings);
+        }
+    }
+
+    // Files the steps name exist.
+    for name in referenced_files(scenario) {
+        if !source.files.contains_key(&name) {
+            let (line, column) = locate(text, &name, 1);
+            findings.push(at(line, column, format!("file {name:?} is not in the scenario folder")));
+        }
+    }
+
+    // Probes need capabilities the scenario declares, so `requires` stays honest.
+    let requires: BTreeSet<Capability> = scenario.requires.iter().copied().collect();
+    for check in &scenario.checks {
+        for needed in probe_needs(&check.probe) {
+            if !requires.contains(&needed) {
+                let (line, column) = locate(text, &format!("id: {}", check.id), 1);
+                findings.push(at(
+                    line,
+                    column,
+                    format!("check {:?} uses {} but `requires` does not list {needed}", check.id, check.probe.type_name()),
+                ));
+            }
+        }
+    }
+
+    // Everything renders (catches template syntax errors the regex cannot see).
+    if findings.is_empty() {
+        if let Err(err) = source.render(&BTreeMap::new()) {
+            findings.push(at(1, 1, err.to_string()));
+        }
+    }
+    findings
+}
+
+fn is_tera_builtin(name: &str) -> bool {
+    matches!(name, "loop" | "true" | "false" | "__tera_context")
+}
+
+/// The capabilities a probe cannot work without.
+pub fn probe_needs(probe: &Probe) -> Vec<Capability> {
+    match probe {
+        Probe::ComponentFlag(_) => vec![Capability::ControlPlaneFiles],
+        Probe::KubeletConfig(_) => vec![Capability::KubeletConfig],
+        Probe::NodeFile(_) => vec![Capability::ControlPlaneFiles],
+        Probe::EtcdValue(_) => vec![Capability::Etcd],
+        Probe::AuditLog(_) => vec![Capability::ControlPlaneFiles],
+        Probe::Command(c) if c.pod.is_some() => vec![Capability::PodExec],
+        Probe::Command(_) => vec![Capability::ControlPlaneFiles],
+        _ => vec![Capability::Api],
+    }
+}
+
+fn referenced_files(scenario: &super::Scenario) -> BTreeSet<String> {
+    let steps = scenario
+        .setup
+        .iter()
+        .chain(&scenario.break_steps)
+        .chain(&scenario.cleanup)
+        .chain(scenario.solutions.iter().flat_map(|s| &s.steps))
+        .chain(scenario.wrong_attempts.iter().flat_map(|w| &w.steps));
+    let mut names = BTreeSet::new();
+    for step in steps {
+        match step {
+            Step::ApplyFile(name) => {
+                names.insert(name.clone());
+            }
+            Step::WriteFile(write) => {
+                if let Some(name) = &write.from {
+                    names.insert(name.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    names
+}

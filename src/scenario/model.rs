@@ -1,0 +1,595 @@
+//! The types `scenario.yaml` deserializes into. Pure data: no I/O here.
+//!
+//! Steps and checks are single-key maps (`- apply: ...`, `etcd-value: {...}`), so an unknown
+//! type or key is a deserialization error with its line and column.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Capability;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    pub domain: String,
+    pub competencies: Vec<String>,
+    pub difficulty: Difficulty,
+    /// How long the task should take a prepared learner.
+    pub minutes: u32,
+    #[serde(default)]
+    pub requires: Vec<Capability>,
+    /// The names the task text, steps and checks share. Values are rendered into every string
+    /// of the scenario (and into the files it applies) with tera.
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// The task as the learner reads it (a tera template over `params`).
+    pub task: String,
+    #[serde(default)]
+    pub setup: Vec<Step>,
+    /// Steps that break the cluster on purpose (after setup).
+    #[serde(rename = "break", default)]
+    pub break_steps: Vec<Step>,
+    /// Steps that put the cluster back (after the baseline manifests are restored).
+    #[serde(default)]
+    pub cleanup: Vec<Step>,
+    pub checks: Vec<CheckSpec>,
+    #[serde(default)]
+    pub hints: Vec<String>,
+    pub solutions: Vec<Solution>,
+    #[serde(default)]
+    pub wrong_attempts: Vec<WrongAttempt>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Difficulty {
+    Easy,
+    Medium,
+    Hard,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Solution {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WrongAttempt {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub steps: Vec<Step>,
+    /// The checks this attempt must fail (or error on).
+    pub fails: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps
+
+/// Which node a node step acts on. `control-plane` is the default.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeRef {
+    #[default]
+    ControlPlane,
+    Worker,
+    /// Every node.
+    All,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// Server-side apply of one or more YAML documents (inline).
+    Apply(String),
+    /// Server-side apply of a file of the scenario folder (rendered with params).
+    ApplyFile(String),
+    /// Delete objects; absent objects are fine.
+    Delete(ObjectRef),
+    WriteFile(WriteFile),
+    /// Remove a node file (backed up first).
+    RemoveFile(NodeFileRef),
+    /// Edit a static pod manifest as data.
+    StaticPod(StaticPodEdit),
+    /// Run a command on a node; a non-zero exit fails the step unless `allow-failure`.
+    Run(RunCommand),
+    /// Run kubectl against the lab cluster with these arguments.
+    Kubectl(KubectlCommand),
+    Wait(WaitFor),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ObjectRef {
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+fn default_api_version() -> String {
+    "v1".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WriteFile {
+    #[serde(default)]
+    pub node: NodeRef,
+    pub path: String,
+    /// Inline content, or `from` a file of the scenario folder.
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default = "default_mode")]
+    pub mode: u32,
+}
+
+fn default_mode() -> u32 {
+    0o644
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NodeFileRef {
+    #[serde(default)]
+    pub node: NodeRef,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StaticPodEdit {
+    /// kube-apiserver, etcd, kube-controller-manager or kube-scheduler.
+    pub component: String,
+    /// Set flags (`--name=value`), replacing any existing value.
+    #[serde(default)]
+    pub set_flags: BTreeMap<String, String>,
+    /// Remove flags by name (without the leading dashes).
+    #[serde(default)]
+    pub remove_flags: Vec<String>,
+    /// Add a hostPath volume and its mount (replaced if one with the same name exists).
+    #[serde(default)]
+    pub add_volumes: Vec<HostPathMount>,
+    /// Remove volumes (and their mounts) by name.
+    #[serde(default)]
+    pub remove_volumes: Vec<String>,
+    /// Wait for the API server to be healthy after the edit (default: when the component is
+    /// kube-apiserver or etcd).
+    #[serde(default)]
+    pub wait: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HostPathMount {
+    pub name: String,
+    pub host_path: String,
+    pub mount_path: String,
+    #[serde(default)]
+    pub read_only: bool,
+    /// hostPath type: DirectoryOrCreate, Directory, File, FileOrCreate.
+    #[serde(default)]
+    pub r#type: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RunCommand {
+    #[serde(default)]
+    pub node: NodeRef,
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub allow_failure: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum KubectlCommand {
+    Args(Vec<String>),
+    Full {
+        args: Vec<String>,
+        #[serde(default)]
+        stdin: Option<String>,
+        #[serde(default)]
+        allow_failure: bool,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitFor {
+    /// The API server answers /readyz.
+    ApiHealthy(u64),
+    /// An object exists.
+    Object(ObjectRef),
+    /// Every pod matching the selector in the namespace is Running and Ready.
+    PodsReady(PodsReady),
+    /// Fixed pause (seconds); for eventually-consistent effects only.
+    Seconds(u64),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PodsReady {
+    pub namespace: String,
+    #[serde(default)]
+    pub selector: Option<String>,
+    #[serde(default = "default_min_pods")]
+    pub min: usize,
+    #[serde(default = "default_wait_seconds")]
+    pub timeout: u64,
+}
+
+fn default_min_pods() -> usize {
+    1
+}
+
+fn default_wait_seconds() -> u64 {
+    60
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+/// A check: its identity and weight, and exactly one probe.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CheckSpec {
+    pub id: String,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    pub description: String,
+    /// Where to look when the check fails.
+    #[serde(default)]
+    pub hint: Option<String>,
+    /// Eventually-consistent: retry within this many seconds before failing.
+    #[serde(default)]
+    pub settle: Option<u64>,
+    #[serde(flatten)]
+    pub probe: Probe,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// What a check looks at. Written as one key beside id/weight/description.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Probe {
+    /// An object exists, or is absent, and its fields hold values.
+    Object(ObjectProbe),
+    /// Every object of a list (e.g. all pods of a namespace) satisfies the field conditions.
+    Objects(ObjectsProbe),
+    /// A flag of a static-pod component, read from its manifest as data.
+    ComponentFlag(ComponentFlagProbe),
+    /// A field of the kubelet config file on a node.
+    KubeletConfig(KubeletConfigProbe),
+    /// A node file: existence, mode, owner, parsed YAML/JSON fields.
+    NodeFile(NodeFileProbe),
+    /// A SubjectAccessReview.
+    CanI(CanIProbe),
+    /// A server-side dry-run create that admission must deny or allow.
+    Admission(AdmissionProbe),
+    /// The raw bytes etcd stores for an object.
+    EtcdValue(EtcdValueProbe),
+    /// Events in the API server's audit log.
+    AuditLog(AuditLogProbe),
+    /// An x509 certificate from a secret, a CSR or a node file.
+    Certificate(CertificateProbe),
+    /// A command in a pod or on a node.
+    Command(CommandProbe),
+}
+
+impl Probe {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Probe::Object(_) => "object",
+            Probe::Objects(_) => "objects",
+            Probe::ComponentFlag(_) => "component-flag",
+            Probe::KubeletConfig(_) => "kubelet-config",
+            Probe::NodeFile(_) => "node-file",
+            Probe::CanI(_) => "can-i",
+            Probe::Admission(_) => "admission",
+            Probe::EtcdValue(_) => "etcd-value",
+            Probe::AuditLog(_) => "audit-log",
+            Probe::Certificate(_) => "certificate",
+            Probe::Command(_) => "command",
+        }
+    }
+}
+
+/// A condition on a value found at a path in structured data.
+///
+/// Paths are JSONPath (`$.spec.containers[*].image`); every match must satisfy the condition
+/// (`any: true` relaxes that to one match), and no match at all fails unless `absent` is asked.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FieldCondition {
+    pub path: String,
+    #[serde(flatten)]
+    pub expect: Expectation,
+    #[serde(default)]
+    pub any: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expectation {
+    /// Equal as data (`"1"` and `1` differ; `true` and `"true"` are compared as text).
+    Equals(serde_json::Value),
+    /// One of these values.
+    OneOf(Vec<serde_json::Value>),
+    /// The text form matches this regular expression.
+    Matches(String),
+    /// A list (or text) contains this item (substring).
+    Contains(serde_json::Value),
+    /// The path matches nothing (or null).
+    Absent(bool),
+    /// The path matches something non-null.
+    Present(bool),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ObjectProbe {
+    #[serde(flatten)]
+    pub target: ObjectRef,
+    /// Expect the object to be absent.
+    #[serde(default)]
+    pub absent: bool,
+    #[serde(default)]
+    pub fields: Vec<FieldCondition>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ObjectsProbe {
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub selector: Option<String>,
+    /// At least this many objects must exist (default 1), so an empty list never passes.
+    #[serde(default = "default_min_pods")]
+    pub min: usize,
+    pub fields: Vec<FieldCondition>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ComponentFlagProbe {
+    pub component: String,
+    pub flag: String,
+    #[serde(flatten)]
+    pub expect: FlagExpectation,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlagExpectation {
+    Equals(String),
+    Matches(String),
+    /// A comma-separated list flag includes this item (e.g. an admission plugin).
+    Includes(String),
+    /// A comma-separated list flag does not include this item.
+    Excludes(String),
+    Absent(bool),
+    Present(bool),
+    /// The flag's value is a file path that the component can see through a hostPath mount
+    /// and that exists on the node.
+    FileMounted(bool),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KubeletConfigProbe {
+    #[serde(default)]
+    pub node: NodeRef,
+    #[serde(default = "default_kubelet_config")]
+    pub path: String,
+    pub fields: Vec<FieldCondition>,
+}
+
+fn default_kubelet_config() -> String {
+    "/var/lib/kubelet/config.yaml".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NodeFileProbe {
+    #[serde(default)]
+    pub node: NodeRef,
+    pub path: String,
+    #[serde(default)]
+    pub absent: bool,
+    /// Permission bits must not exceed this mode (e.g. 0o600 accepts 0o600 and 0o400).
+    #[serde(default)]
+    pub max_mode: Option<u32>,
+    #[serde(default)]
+    pub owner: Option<u32>,
+    /// Parse the file as YAML or JSON and check fields.
+    #[serde(default)]
+    pub fields: Vec<FieldCondition>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CanIProbe {
+    /// A user name, or `system:serviceaccount:<ns>:<name>`.
+    pub user: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    pub verb: String,
+    pub resource: String,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub subresource: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub allowed: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AdmissionProbe {
+    /// The object to create with dryRun=All (YAML, rendered with params).
+    pub object: String,
+    pub allowed: bool,
+    /// When denied, the reason must match this regular expression.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Impersonate this user for the request.
+    #[serde(default)]
+    pub as_user: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EtcdValueProbe {
+    /// The etcd key, e.g. /registry/secrets/<ns>/<name>.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Or every object of a kind in a namespace (secrets, configmaps): each key is checked.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Stored bytes must start with `k8s:enc:<provider>:` for one of these, or be plaintext
+    /// when the list is `[identity]`.
+    pub providers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuditLogProbe {
+    /// Requests to make first (so the log has something to show), as the admin.
+    #[serde(default)]
+    pub trigger: Vec<AuditTrigger>,
+    /// Which events to look at.
+    #[serde(rename = "match")]
+    pub matcher: AuditMatch,
+    /// Expect at least one matching event (true) or none (false).
+    pub present: bool,
+    /// Every matching event has this level (Metadata, Request, RequestResponse).
+    #[serde(default)]
+    pub level: Option<String>,
+    /// No matching event's JSON contains this text (e.g. a secret value).
+    #[serde(default)]
+    pub never_contains: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuditTrigger {
+    pub verb: String,
+    pub resource: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub as_user: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuditMatch {
+    #[serde(default)]
+    pub verb: Option<String>,
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CertificateProbe {
+    /// Where the PEM comes from.
+    #[serde(flatten)]
+    pub source: CertSource,
+    /// The signing CA: a node file (default /etc/kubernetes/pki/ca.crt).
+    #[serde(default = "default_ca")]
+    pub ca: String,
+    #[serde(default)]
+    pub common_name: Option<String>,
+    #[serde(default)]
+    pub organizations: Vec<String>,
+    #[serde(default)]
+    pub dns_names: Vec<String>,
+    /// Extended key usages: client-auth, server-auth.
+    #[serde(default)]
+    pub usages: Vec<String>,
+    /// The certificate must be valid for at least this many more hours.
+    #[serde(default)]
+    pub min_valid_hours: Option<u64>,
+    /// For a secret source: the key in `tls.key` must match the certificate.
+    #[serde(default)]
+    pub key_matches: bool,
+}
+
+fn default_ca() -> String {
+    "/etc/kubernetes/pki/ca.crt".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertSource {
+    /// A secret (key defaults to tls.crt).
+    Secret(SecretKeyRef),
+    /// The issued certificate of a CertificateSigningRequest.
+    Csr(String),
+    NodeFile(String),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SecretKeyRef {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default = "default_cert_key")]
+    pub key: String,
+}
+
+fn default_cert_key() -> String {
+    "tls.crt".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CommandProbe {
+    /// Run on a node, or in a pod (`namespace/name`, optional `container`).
+    #[serde(default)]
+    pub node: Option<NodeRef>,
+    #[serde(default)]
+    pub pod: Option<String>,
+    #[serde(default)]
+    pub container: Option<String>,
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub stdout_matches: Option<String>,
+    #[serde(default)]
+    pub stdout_not_matches: Option<String>,
+}
