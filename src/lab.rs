@@ -1,0 +1,145 @@
+//! The lab: what the CLI and the web UI both do with a scenario on a cluster (start, reset,
+//! solve, grade), over any backend.
+//!
+//! Reset restores the control-plane manifests recorded when the cluster came up (the
+//! baseline), then runs the scenario's cleanup steps: seconds, not a new cluster.
+
+use std::path::{Path, PathBuf};
+
+use crate::backend::{Backend, Capability, Progress, SharedBackend};
+use crate::check::Verdict;
+use crate::grade::{self, Report};
+use crate::scenario::{Rendered, Scenario};
+use crate::staticpod::manifest_path;
+use crate::step::{self, StepError};
+
+pub const COMPONENTS: [&str; 4] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
+    #[error(transparent)]
+    Step(#[from] StepError),
+    #[error("{scenario} needs {} which the {backend} backend does not offer{}", .missing.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "), if *.backend == "local" { "; use the kind backend (Docker) for it" } else { "" })]
+    Unsupported { scenario: String, backend: &'static str, missing: Vec<Capability> },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub struct Lab {
+    pub backend: SharedBackend,
+    data_dir: PathBuf,
+}
+
+/// The capabilities a scenario needs that a backend lacks.
+pub fn missing_capabilities(scenario: &Scenario, backend: &dyn Backend) -> Vec<Capability> {
+    let offered = backend.capabilities();
+    scenario.requires.iter().copied().filter(|c| !offered.contains(c)).collect()
+}
+
+impl Lab {
+    pub fn new(backend: SharedBackend, data_dir: &Path) -> Self {
+        Lab { backend, data_dir: data_dir.to_path_buf() }
+    }
+
+    fn baseline_dir(&self) -> PathBuf {
+        self.data_dir.join("baseline").join(self.backend.name())
+    }
+
+    pub async fn up(&self, progress: &dyn Progress) -> Result<(), LabError> {
+        self.backend.up(progress).await?;
+        self.record_baseline(false).await
+    }
+
+    pub async fn down(&self, progress: &dyn Progress) -> Result<(), LabError> {
+        self.backend.down(progress).await?;
+        let dir = self.baseline_dir();
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| LabError::Other(format!("removing {}: {e}", dir.display())))?;
+        }
+        Ok(())
+    }
+
+    /// Records the control-plane manifests as they are now (unless recorded already).
+    async fn record_baseline(&self, overwrite: bool) -> Result<(), LabError> {
+        let dir = self.baseline_dir();
+        if dir.exists() && !overwrite {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| LabError::Other(format!("creating {}: {e}", dir.display())))?;
+        let node = self.backend.control_plane();
+        for component in COMPONENTS {
+            if let Some(bytes) = self.backend.read_file(&node, &manifest_path(component)).await? {
+                std::fs::write(dir.join(format!("{component}.yaml")), bytes)
+                    .map_err(|e| LabError::Other(format!("writing the baseline: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts every changed control-plane manifest back as it was when the cluster came up.
+    async fn restore_baseline(&self, progress: &dyn Progress) -> Result<(), LabError> {
+        let dir = self.baseline_dir();
+        if !dir.exists() {
+            return self.record_baseline(false).await;
+        }
+        let node = self.backend.control_plane();
+        // etcd first: the API server needs it.
+        for component in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+            let Ok(baseline) = std::fs::read(dir.join(format!("{component}.yaml"))) else { continue };
+            let current = self.backend.read_file(&node, &manifest_path(component)).await?;
+            if current.as_deref() == Some(baseline.as_slice()) {
+                continue;
+            }
+            progress.step(&format!("restoring the original {component} manifest"));
+            step::write_manifest_and_wait(self.backend.as_ref(), component, &String::from_utf8_lossy(&baseline), None)
+                .await
+                .map_err(LabError::Other)?;
+        }
+        Ok(())
+    }
+
+    fn require(&self, scenario: &Scenario) -> Result<(), LabError> {
+        let missing = missing_capabilities(scenario, self.backend.as_ref());
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(LabError::Unsupported { scenario: scenario.id.clone(), backend: self.backend.name(), missing })
+        }
+    }
+
+    /// Puts the cluster back before a scenario: baseline manifests, then the scenario's cleanup.
+    pub async fn reset(&self, rendered: &Rendered, progress: &dyn Progress) -> Result<(), LabError> {
+        self.restore_baseline(progress).await?;
+        let cleanup = &rendered.scenario.cleanup;
+        step::run_steps("cleanup", cleanup, rendered, self.backend.as_ref(), progress).await?;
+        Ok(())
+    }
+
+    /// Reset, then setup and break: the state the learner starts from.
+    pub async fn start(&self, rendered: &Rendered, progress: &dyn Progress) -> Result<(), LabError> {
+        self.require(&rendered.scenario)?;
+        self.reset(rendered, progress).await?;
+        let backend = self.backend.as_ref();
+        step::run_steps("setup", &rendered.scenario.setup, rendered, backend, progress).await?;
+        step::run_steps("break", &rendered.scenario.break_steps, rendered, backend, progress).await?;
+        Ok(())
+    }
+
+    /// Applies solution `index` (0 is the reference) to the current state.
+    pub async fn solve(&self, rendered: &Rendered, index: usize, progress: &dyn Progress) -> Result<(), LabError> {
+        let solution = rendered
+            .scenario
+            .solutions
+            .get(index)
+            .ok_or_else(|| LabError::Other(format!("{} has no solution #{index}", rendered.scenario.id)))?;
+        let phase = format!("solution {}", solution.name);
+        step::run_steps(&phase, &solution.steps, rendered, self.backend.as_ref(), progress).await?;
+        Ok(())
+    }
+
+    pub async fn grade(&self, rendered: &Rendered, on_verdict: impl FnMut(&Verdict)) -> Report {
+        grade::grade(&rendered.scenario, self.backend.as_ref(), on_verdict).await
+    }
+}

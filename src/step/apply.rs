@@ -1,0 +1,33 @@
+//! Server-side apply of YAML documents, any kind (resolved through discovery).
+
+use kube::api::{DynamicObject, Patch, PatchParams};
+use serde_json::Value;
+
+use crate::backend::Backend;
+use crate::check::api::dynamic_api;
+
+/// The field manager ckslab applies as, so its objects are recognisable.
+pub const FIELD_MANAGER: &str = "ckslab";
+
+/// Applies every document in `yaml` in order (namespaces and CRDs first is the author's job).
+pub async fn apply_yaml(backend: &dyn Backend, yaml: &str) -> Result<(), String> {
+    let documents: Vec<Value> = serde_saphyr::from_str_multiple(yaml).map_err(|e| format!("the manifest does not parse: {e}"))?;
+    let client = backend.client().await.map_err(|e| e.to_string())?;
+    for document in documents.into_iter().filter(|d| !d.is_null()) {
+        let api_version = document["apiVersion"].as_str().ok_or("a document has no apiVersion")?.to_string();
+        let kind = document["kind"].as_str().ok_or("a document has no kind")?.to_string();
+        let name = document["metadata"]["name"].as_str().ok_or("a document has no metadata.name")?.to_string();
+        let namespace = document["metadata"]["namespace"].as_str().map(String::from);
+        let (api, _) = dynamic_api(&client, &api_version, &kind, namespace.as_deref().or(Some("default")))
+            .await
+            .map_err(|e| format!("{kind} {name}: {e}"))?;
+        let object: DynamicObject = serde_json::from_value(document).map_err(|e| format!("{kind} {name}: {e}"))?;
+        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&object))
+            .await
+            .map_err(|e| match e {
+                kube::Error::Api(status) => format!("{kind} {name}: {}", status.message),
+                other => format!("{kind} {name}: {other}"),
+            })?;
+    }
+    Ok(())
+}

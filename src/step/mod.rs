@@ -1,0 +1,311 @@
+//! Steps: each step type is a small function over the backend. The executor records what it
+//! applied, so a failure says exactly which steps took effect before it.
+
+mod apply;
+
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams};
+
+use crate::backend::{Backend, Progress, wait_api_healthy};
+use crate::check::api::dynamic_api;
+use crate::check::resolve_nodes;
+use crate::scenario::{KubectlCommand, ObjectRef, Rendered, StaticPodEdit, Step, WaitFor};
+use crate::staticpod::{Manifest, manifest_path};
+
+pub use apply::apply_yaml;
+
+#[derive(Debug, thiserror::Error)]
+pub struct StepError {
+    pub phase: String,
+    /// 1-based index of the failing step in its phase.
+    pub index: usize,
+    pub step: String,
+    pub message: String,
+    /// What was applied before the failure, in order.
+    pub applied: Vec<String>,
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} step {} ({}) failed: {}", self.phase, self.index, self.step, self.message)?;
+        if self.applied.is_empty() {
+            write!(f, "\n  nothing of this phase was applied before it")
+        } else {
+            write!(f, "\n  applied before it:")?;
+            for line in &self.applied {
+                write!(f, "\n    - {line}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One line that says what a step does, for progress and error reports.
+pub fn describe(step: &Step) -> String {
+    match step {
+        Step::Apply(yaml) => {
+            let kinds: Vec<String> = yaml
+                .lines()
+                .filter_map(|l| l.strip_prefix("kind:").map(|k| k.trim().to_string()))
+                .collect();
+            format!("apply {}", if kinds.is_empty() { "manifest".into() } else { kinds.join(", ") })
+        }
+        Step::ApplyFile(name) => format!("apply {name}"),
+        Step::Delete(target) => format!("delete {}", object_name(target)),
+        Step::WriteFile(w) => format!("write {}", w.path),
+        Step::RemoveFile(r) => format!("remove {}", r.path),
+        Step::StaticPod(edit) => format!("edit {} manifest", edit.component),
+        Step::Run(run) => format!("run `{}`", run.command.join(" ")),
+        Step::Kubectl(KubectlCommand::Args(args)) | Step::Kubectl(KubectlCommand::Full { args, .. }) => {
+            format!("kubectl {}", args.join(" "))
+        }
+        Step::Wait(WaitFor::ApiHealthy(_)) => "wait for the API server".into(),
+        Step::Wait(WaitFor::Object(o)) => format!("wait for {}", object_name(o)),
+        Step::Wait(WaitFor::PodsReady(p)) => format!("wait for pods in {}", p.namespace),
+        Step::Wait(WaitFor::Seconds(s)) => format!("wait {s}s"),
+    }
+}
+
+fn object_name(target: &ObjectRef) -> String {
+    match &target.namespace {
+        Some(ns) => format!("{} {ns}/{}", target.kind, target.name),
+        None => format!("{} {}", target.kind, target.name),
+    }
+}
+
+/// Runs `steps` in order; stops at the first failure.
+pub async fn run_steps(
+    phase: &str,
+    steps: &[Step],
+    rendered: &Rendered,
+    backend: &dyn Backend,
+    progress: &dyn Progress,
+) -> Result<Vec<String>, StepError> {
+    let mut applied = Vec::new();
+    for (index, step) in steps.iter().enumerate() {
+        let what = describe(step);
+        progress.step(&format!("{phase} {}/{}: {what}", index + 1, steps.len()));
+        if let Err(message) = run_step(step, rendered, backend).await {
+            return Err(StepError { phase: phase.to_string(), index: index + 1, step: what, message, applied });
+        }
+        applied.push(what);
+    }
+    Ok(applied)
+}
+
+async fn run_step(step: &Step, rendered: &Rendered, backend: &dyn Backend) -> Result<(), String> {
+    match step {
+        Step::Apply(yaml) => apply_yaml(backend, yaml).await,
+        Step::ApplyFile(name) => {
+            let yaml = rendered.file(name).map_err(|e| e.to_string())?;
+            apply_yaml(backend, &yaml).await
+        }
+        Step::Delete(target) => delete(backend, target).await,
+        Step::WriteFile(write) => {
+            let content = match (&write.content, &write.from) {
+                (Some(content), _) => content.clone(),
+                (None, Some(name)) => rendered.file(name).map_err(|e| e.to_string())?,
+                (None, None) => return Err("write-file needs content or from".into()),
+            };
+            for node in resolve_nodes(&write.node, backend) {
+                backend.write_file(&node, Path::new(&write.path), content.as_bytes(), write.mode).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+        Step::RemoveFile(file) => {
+            for node in resolve_nodes(&file.node, backend) {
+                backend.remove_file(&node, Path::new(&file.path)).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+        Step::StaticPod(edit) => edit_static_pod(backend, edit).await,
+        Step::Run(run) => {
+            for node in resolve_nodes(&run.node, backend) {
+                let out = backend.exec(&node, &run.command).await.map_err(|e| e.to_string())?;
+                if out.code != 0 && !run.allow_failure {
+                    return Err(format!("exit code {} on {node}: {}", out.code, out.stderr.trim()));
+                }
+            }
+            Ok(())
+        }
+        Step::Kubectl(command) => kubectl(backend, command).await,
+        Step::Wait(wait) => wait_for(backend, wait).await,
+    }
+}
+
+async fn delete(backend: &dyn Backend, target: &ObjectRef) -> Result<(), String> {
+    let client = backend.client().await.map_err(|e| e.to_string())?;
+    let api = match dynamic_api(&client, &target.api_version, &target.kind, target.namespace.as_deref()).await {
+        Ok((api, _)) => api,
+        // The kind does not exist (a CRD not installed): nothing to delete.
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+        Err(e) => return Err(e.to_string()),
+    };
+    match api.delete(&target.name, &DeleteParams::background()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+        Err(e) => return Err(e.to_string()),
+    }
+    // Setup after a reset recreates these objects, so wait until they are really gone.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while api.get_opt(&target.name).await.map_err(|e| e.to_string())?.is_some() {
+        if Instant::now() > deadline {
+            return Err(format!("{} still exists after 90s", object_name(target)));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Ok(())
+}
+
+/// How long a manifest edit may take to stop the old component (the kubelet on kind looks at
+/// the folder every 20 s; the local supervisor every 300 ms).
+fn restart_window(backend: &dyn Backend) -> Duration {
+    if backend.name() == "local" { Duration::from_secs(5) } else { Duration::from_secs(40) }
+}
+
+pub async fn edit_static_pod(backend: &dyn Backend, edit: &StaticPodEdit) -> Result<(), String> {
+    let path = manifest_path(&edit.component);
+    let node = backend.control_plane();
+    let text = backend
+        .read_file(&node, &path)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{} does not exist on {node}", path.display()))?;
+    let mut manifest = Manifest::parse(&path.display().to_string(), &String::from_utf8_lossy(&text)).map_err(|e| e.to_string())?;
+    for name in &edit.remove_flags {
+        manifest.remove_flag(name.trim_start_matches('-'));
+    }
+    for (name, value) in &edit.set_flags {
+        manifest.set_flag(name.trim_start_matches('-'), value);
+    }
+    for name in &edit.remove_volumes {
+        manifest.remove_volume(name);
+    }
+    for mount in &edit.add_volumes {
+        manifest.add_host_path(mount);
+    }
+    write_manifest_and_wait(backend, &edit.component, &manifest.to_yaml(), edit.wait).await
+}
+
+/// Writes a manifest and, for the API server or etcd (unless `wait` says otherwise), waits for
+/// the component to restart and the API to be healthy again.
+pub async fn write_manifest_and_wait(backend: &dyn Backend, component: &str, yaml: &str, wait: Option<bool>) -> Result<(), String> {
+    let node = backend.control_plane();
+    let client = backend.client().await.map_err(|e| e.to_string())?;
+    backend.write_file(&node, &manifest_path(component), yaml.as_bytes(), 0o600).await.map_err(|e| e.to_string())?;
+    let affects_api = matches!(component, "kube-apiserver" | "etcd");
+    if !wait.unwrap_or(affects_api) {
+        return Ok(());
+    }
+    // First see the old process go away, so "healthy" below is the new one answering.
+    let window = Instant::now() + restart_window(backend);
+    while Instant::now() < window {
+        if wait_api_healthy(&client, Duration::from_millis(400)).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    match wait_api_healthy(&client, Duration::from_secs(120)).await {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            let logs = backend.component_logs(component, 3).await.unwrap_or_default();
+            Err(format!("{component} did not come back healthy after the edit; its last log lines:\n{}", logs.trim()))
+        }
+    }
+}
+
+/// kubectl: the one ckslab built for the local backend if present, else the one on PATH.
+pub fn kubectl_program() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("CKSLAB_KUBECTL") {
+        return path.into();
+    }
+    let cached = crate::tools::bin_dir().join("kubectl");
+    if cached.exists() { cached } else { "kubectl".into() }
+}
+
+async fn kubectl(backend: &dyn Backend, command: &KubectlCommand) -> Result<(), String> {
+    let (args, stdin, allow_failure) = match command {
+        KubectlCommand::Args(args) => (args.clone(), None, false),
+        KubectlCommand::Full { args, stdin, allow_failure } => (args.clone(), stdin.clone(), *allow_failure),
+    };
+    let mut child = tokio::process::Command::new(kubectl_program())
+        .args(&args)
+        .env("KUBECONFIG", backend.kubeconfig_path())
+        .stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("starting kubectl: {e} (set CKSLAB_KUBECTL or put kubectl on PATH)"))?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        use tokio::io::AsyncWriteExt;
+        pipe.write_all(text.as_bytes()).await.map_err(|e| e.to_string())?;
+    }
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .map_err(|_| "kubectl did not finish within 120s".to_string())?
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() && !allow_failure {
+        return Err(format!("kubectl exited {}: {}", out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(())
+}
+
+async fn wait_for(backend: &dyn Backend, wait: &WaitFor) -> Result<(), String> {
+    match wait {
+        WaitFor::Seconds(seconds) => {
+            tokio::time::sleep(Duration::from_secs(*seconds)).await;
+            Ok(())
+        }
+        WaitFor::ApiHealthy(seconds) => {
+            let client = backend.client().await.map_err(|e| e.to_string())?;
+            wait_api_healthy(&client, Duration::from_secs(*seconds)).await.map_err(|e| e.to_string())
+        }
+        WaitFor::Object(target) => {
+            let client = backend.client().await.map_err(|e| e.to_string())?;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Ok((api, _)) = dynamic_api(&client, &target.api_version, &target.kind, target.namespace.as_deref()).await {
+                    if api.get_opt(&target.name).await.map_err(|e| e.to_string())?.is_some() {
+                        return Ok(());
+                    }
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("{} did not appear within 60s", object_name(target)));
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+        WaitFor::PodsReady(spec) => {
+            let client = backend.client().await.map_err(|e| e.to_string())?;
+            let api: Api<Pod> = Api::namespaced(client, &spec.namespace);
+            let mut params = ListParams::default();
+            if let Some(selector) = &spec.selector {
+                params = params.labels(selector);
+            }
+            let deadline = Instant::now() + Duration::from_secs(spec.timeout);
+            loop {
+                let pods = api.list(&params).await.map_err(|e| e.to_string())?;
+                let ready = pods.items.iter().filter(|p| pod_ready(p)).count();
+                if ready >= spec.min && ready == pods.items.len() {
+                    return Ok(());
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("{ready} of {} pods ready in {} after {}s", pods.items.len(), spec.namespace, spec.timeout));
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
