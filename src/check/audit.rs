@@ -132,7 +132,8 @@ pub async fn audit_log(probe: &AuditLogProbe, backend: &dyn Backend) -> Finding 
         Err(f) => return f,
     };
     // Audit timestamps have microseconds; a second of slack covers clock rounding.
-    let since = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let lookback = probe.lookback.unwrap_or(1).max(1) as i64;
+    let since = (chrono::Utc::now() - chrono::Duration::seconds(lookback)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     for trigger in &probe.trigger {
         if let Err(e) = fire(&client, trigger).await {
             return Finding::error(format!("making the {} {} request: {e}", trigger.verb, trigger.resource), "the request to be made");
@@ -169,7 +170,7 @@ mod tests {
 {"kind":"Event","level":"Metadata","verb":"get","user":{"username":"old"},"objectRef":{"resource":"secrets","namespace":"a","name":"s"},"requestReceivedTimestamp":"2025-12-31T00:00:00.000000Z"}"#;
 
     fn probe(matcher: AuditMatch, present: bool, level: Option<&str>) -> AuditLogProbe {
-        AuditLogProbe { trigger: vec![], matcher, present, level: level.map(String::from), never_contains: None }
+        AuditLogProbe { trigger: vec![], matcher, present, level: level.map(String::from), never_contains: None, lookback: None }
     }
 
     #[test]

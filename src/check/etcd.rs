@@ -31,13 +31,16 @@ fn judge(key: &str, bytes: &[u8], providers: &[String]) -> Finding {
 }
 
 pub async fn etcd_value(probe: &EtcdValueProbe, backend: &dyn Backend) -> Finding {
+    if let Some(namespace) = &probe.new_secret_in {
+        return new_secret(namespace, &probe.providers, backend).await;
+    }
     let keys = match (&probe.key, &probe.prefix) {
         (Some(key), _) => vec![key.clone()],
         (None, Some(prefix)) => match keys_under(prefix, backend).await {
             Ok(keys) => keys,
             Err(f) => return f,
         },
-        (None, None) => return Finding::error("the probe names neither key nor prefix", "a key"),
+        (None, None) => return Finding::error("the probe names neither key, prefix nor new-secret-in", "a key"),
     };
     if keys.is_empty() {
         return Finding::fail(format!("no objects under {}", probe.prefix.clone().unwrap_or_default()), "at least one object");
@@ -55,6 +58,39 @@ pub async fn etcd_value(probe: &EtcdValueProbe, backend: &dyn Backend) -> Findin
         observed.push(finding.observed);
     }
     Finding::pass(observed.join("; "), format!("stored with one of: {}", probe.providers.join(", ")))
+}
+
+/// Secrets the probe creates carry this prefix; listings skip them (checks run concurrently).
+const PROBE_PREFIX: &str = "ckslab-probe-";
+
+/// Creates a fresh secret, reads how etcd stores it, and deletes it again.
+async fn new_secret(namespace: &str, providers: &[String], backend: &dyn Backend) -> Finding {
+    use kube::api::{DeleteParams, PostParams};
+    let client = match client_or_finding(backend).await {
+        Ok(c) => c,
+        Err(f) => return f,
+    };
+    let name = format!("{PROBE_PREFIX}{:08x}", rand::random::<u32>());
+    let api: Api<Secret> = Api::namespaced(client, namespace);
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta { name: Some(name.clone()), ..Default::default() },
+        string_data: Some([("probe".to_string(), "written by ckslab grade".to_string())].into()),
+        ..Default::default()
+    };
+    if let Err(e) = api.create(&PostParams::default(), &secret).await {
+        return api_error(e, backend, &format!("creating a new secret in {namespace}")).await;
+    }
+    let key = format!("/registry/secrets/{namespace}/{name}");
+    let finding = match backend.etcd_get(&key).await {
+        Ok(Some(bytes)) => {
+            let f = judge(&key, &bytes, providers);
+            Finding { observed: f.observed.replace(&key, &format!("a new secret ({key})")), ..f }
+        }
+        Ok(None) => Finding::error(format!("etcd has no key {key} right after creating it"), "the new secret in etcd"),
+        Err(e) => Finding::error(format!("reading {key} from etcd: {e}"), "etcd readable"),
+    };
+    let _ = api.delete(&name, &DeleteParams::default()).await;
+    finding
 }
 
 /// `/registry/<secrets|configmaps>/<namespace>/` -> the keys of every such object now present.
@@ -86,7 +122,7 @@ async fn keys_under(prefix: &str, backend: &dyn Backend) -> Result<Vec<String>, 
     // kube-root-ca.crt is written by a controller, not the learner: it says nothing about them.
     Ok(names
         .into_iter()
-        .filter(|n| n != "kube-root-ca.crt")
+        .filter(|n| n != "kube-root-ca.crt" && !n.starts_with(PROBE_PREFIX))
         .map(|n| format!("/registry/{resource}/{namespace}/{n}"))
         .collect())
 }

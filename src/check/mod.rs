@@ -2,7 +2,7 @@
 //! structured data through the backend. A probe never panics and never hangs: every failure to
 //! observe is an `Error` verdict that says why.
 
-mod api;
+pub mod api;
 mod audit;
 mod cert;
 mod etcd;

@@ -103,6 +103,9 @@ pub enum Step {
     Run(RunCommand),
     /// Run kubectl against the lab cluster with these arguments.
     Kubectl(KubectlCommand),
+    /// Read every object of a kind in a namespace and write it back unchanged (what
+    /// `kubectl get -o json | kubectl replace -f -` does), so it is stored anew.
+    Rewrite(RewriteObjects),
     Wait(WaitFor),
 }
 
@@ -119,6 +122,15 @@ pub struct ObjectRef {
 
 fn default_api_version() -> String {
     "v1".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RewriteObjects {
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -470,6 +482,10 @@ pub struct EtcdValueProbe {
     /// Or every object of a kind in a namespace (secrets, configmaps): each key is checked.
     #[serde(default)]
     pub prefix: Option<String>,
+    /// Or a secret the probe creates now in this namespace (and deletes after): how new
+    /// secrets are stored.
+    #[serde(default)]
+    pub new_secret_in: Option<String>,
     /// Stored bytes must start with `k8s:enc:<provider>:` for one of these, or be plaintext
     /// when the list is `[identity]`.
     pub providers: Vec<String>,
@@ -492,6 +508,10 @@ pub struct AuditLogProbe {
     /// No matching event's JSON contains this text (e.g. a secret value).
     #[serde(default)]
     pub never_contains: Option<String>,
+    /// Also look at events received this many seconds before the probe started (for traffic
+    /// the probe does not make itself, such as a controller's).
+    #[serde(default)]
+    pub lookback: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -63,6 +63,7 @@ pub fn describe(step: &Step) -> String {
         Step::Kubectl(KubectlCommand::Args(args)) | Step::Kubectl(KubectlCommand::Full { args, .. }) => {
             format!("kubectl {}", args.join(" "))
         }
+        Step::Rewrite(r) => format!("rewrite every {} in {}", r.kind, r.namespace),
         Step::Wait(WaitFor::ApiHealthy(_)) => "wait for the API server".into(),
         Step::Wait(WaitFor::Object(o)) => format!("wait for {}", object_name(o)),
         Step::Wait(WaitFor::PodsReady(p)) => format!("wait for pods in {}", p.namespace),
@@ -133,6 +134,7 @@ async fn run_step(step: &Step, rendered: &Rendered, backend: &dyn Backend) -> Re
             Ok(())
         }
         Step::Kubectl(command) => kubectl(backend, command).await,
+        Step::Rewrite(spec) => rewrite(backend, spec).await,
         Step::Wait(wait) => wait_for(backend, wait).await,
     }
 }
@@ -157,6 +159,17 @@ async fn delete(backend: &dyn Backend, target: &ObjectRef) -> Result<(), String>
             return Err(format!("{} still exists after 90s", object_name(target)));
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Ok(())
+}
+
+async fn rewrite(backend: &dyn Backend, spec: &crate::scenario::RewriteObjects) -> Result<(), String> {
+    let client = backend.client().await.map_err(|e| e.to_string())?;
+    let (api, _) = dynamic_api(&client, &spec.api_version, &spec.kind, Some(&spec.namespace)).await.map_err(|e| e.to_string())?;
+    let list = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+    for object in list.items {
+        let name = object.metadata.name.clone().unwrap_or_default();
+        api.replace(&name, &kube::api::PostParams::default(), &object).await.map_err(|e| format!("{} {name}: {e}", spec.kind))?;
     }
     Ok(())
 }
