@@ -53,6 +53,9 @@ impl Lab {
     }
 
     pub async fn down(&self, progress: &dyn Progress) -> Result<(), LabError> {
+        // Webhook backends ckslab started for scenarios go with the cluster.
+        let services = self.backend.state_dir().join("services");
+        let _ = crate::webhook::process::stop(&services, crate::step::WEBHOOK_NAME);
         self.backend.down(progress).await?;
         let dir = self.baseline_dir();
         if dir.exists() {

@@ -20,3 +20,4 @@ pub mod cli;
 pub mod doctor;
 pub mod history;
 pub mod web;
+pub mod webhook;

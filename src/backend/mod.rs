@@ -196,6 +196,17 @@ pub trait Backend: Send + Sync {
     async fn etcd_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// The last `lines` lines a control-plane component logged (why it is down).
     async fn component_logs(&self, component: &str, lines: usize) -> Result<String>;
+
+    /// The address at which the API server reaches services ckslab runs on this machine
+    /// (webhook backends), and the address those services listen on.
+    fn host_address(&self) -> (String, String) {
+        ("127.0.0.1".into(), "127.0.0.1".into())
+    }
+
+    /// Where ckslab keeps this cluster's own files (pid files of webhooks it started).
+    fn state_dir(&self) -> PathBuf {
+        self.kubeconfig_path().parent().map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir)
+    }
 }
 
 pub type SharedBackend = Arc<dyn Backend>;

@@ -36,6 +36,9 @@ pub async fn component_flag(probe: &ComponentFlagProbe, backend: &dyn Backend) -
         Some(v) => format!("{} has {name}={v}", probe.component),
         None => format!("{} has no {name}", probe.component),
     };
+    if !probe.file_fields.is_empty() {
+        return flag_file_fields(probe, &manifest, value, observed, backend).await;
+    }
     let items = |v: &str| v.split(',').map(str::trim).map(String::from).collect::<Vec<_>>();
     match &probe.expect {
         FlagExpectation::Equals(want) => {
@@ -69,6 +72,31 @@ pub async fn component_flag(probe: &ComponentFlagProbe, backend: &dyn Backend) -
                 Err(e) => Finding::error(format!("reading {host_path}: {e}"), expected),
             }
         }
+    }
+}
+
+async fn flag_file_fields(
+    probe: &ComponentFlagProbe,
+    manifest: &Manifest,
+    value: Option<String>,
+    observed: String,
+    backend: &dyn Backend,
+) -> Finding {
+    let expected = format!("the file named by --{} with {}", probe.flag, fields::describe_all(&probe.file_fields));
+    let Some(path) = value else { return Finding::fail(observed, expected) };
+    let Some(host_path) = manifest.host_path_for(&path) else {
+        return Finding::fail(format!("{observed}, but no volume mount covers {path}"), expected);
+    };
+    match backend.read_file(&backend.control_plane(), Path::new(&host_path)).await {
+        Ok(Some(bytes)) => match parse_config(&String::from_utf8_lossy(&bytes)) {
+            Ok(document) => {
+                let finding = fields::evaluate_all(&document, &probe.file_fields, &path);
+                Finding { expected, ..finding }
+            }
+            Err(e) => Finding::fail(format!("{path} does not parse: {e}"), expected),
+        },
+        Ok(None) => Finding::fail(format!("{observed}, but {host_path} does not exist on the node"), expected),
+        Err(e) => Finding::error(format!("reading {host_path}: {e}"), expected),
     }
 }
 

@@ -11,6 +11,7 @@ mod progress;
 mod scenario_cmds;
 mod serve;
 mod verify;
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -93,6 +94,8 @@ pub enum Command {
     Serve(serve::Args),
     /// Open a shell on a lab node with the node's view of its files
     NodeShell(node_shell::Args),
+    /// Run a webhook backend that scenarios use (e.g. image-policy)
+    Webhook(webhook::Args),
     /// Internal: the local backend's static-pod supervisor
     #[command(name = "__local-supervisor", hide = true)]
     LocalSupervisor(lifecycle::SupervisorArgs),
@@ -157,6 +160,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Verify(args) => verify::run(&context, args).await,
         Command::Serve(args) => serve::run(&context, args).await,
         Command::NodeShell(args) => node_shell::run(&context, args).await,
+        Command::Webhook(args) => webhook::run(args).await,
         Command::LocalSupervisor(args) => lifecycle::supervise(args).await,
     };
     match result {

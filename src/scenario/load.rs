@@ -54,13 +54,52 @@ pub enum LoadError {
 pub fn parse(path: &str, text: &str) -> Result<Scenario, Located> {
     serde_saphyr::from_str::<Scenario>(text).map_err(|err| {
         let (line, column) = err.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
-        Located { file: path.to_string(), line, column, message: first_line(&err.to_string()) }
+        let mut message = first_line(&err.to_string());
+        if message.contains("enum Probe") {
+            message = unknown_probe_message(text, line, column);
+        }
+        Located { file: path.to_string(), line, column, message }
     })
+}
+
+const CHECK_FIELDS: [&str; 5] = ["id", "weight", "description", "hint", "settle"];
+pub const PROBE_TYPES: [&str; 11] = [
+    "object", "objects", "component-flag", "kubelet-config", "node-file", "can-i", "admission",
+    "etcd-value", "audit-log", "certificate", "command",
+];
+
+/// serde cannot say which key of a check was meant as its probe; the keys of that mapping can.
+fn unknown_probe_message(text: &str, line: u64, column: u64) -> String {
+    let indent = column.saturating_sub(1) as usize;
+    let mut unknown = Vec::new();
+    for (index, row) in text.lines().enumerate().skip(line.saturating_sub(1) as usize) {
+        let body = if index + 1 == line as usize { row.get(indent..).unwrap_or("").trim_start_matches("- ") } else { row.get(indent..).unwrap_or("") };
+        if index + 1 > line as usize && (row.len() <= indent || !row[..indent].trim().is_empty() || row[indent..].starts_with("- ")) {
+            break;
+        }
+        if body.starts_with(' ') {
+            continue;
+        }
+        if let Some((key, _)) = body.split_once(':') {
+            let key = key.trim();
+            if !CHECK_FIELDS.contains(&key) && !PROBE_TYPES.contains(&key) {
+                unknown.push(key.to_string());
+            }
+        }
+    }
+    let found = if unknown.is_empty() { "none".to_string() } else { unknown.join(", ") };
+    format!("a check needs one probe, one of: {}; unknown keys here: {found}", PROBE_TYPES.join(", "))
 }
 
 /// serde-saphyr appends a source snippet to its messages; the location is reported separately.
 fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or(message).trim().to_string()
+    let line = message.lines().next().unwrap_or(message).trim();
+    // serde-saphyr prefixes "error: line L column C: "; the location is reported separately.
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    match line.split_once(": ") {
+        Some((head, rest)) if head.starts_with("line ") && head.contains(" column ") => rest.to_string(),
+        _ => line.to_string(),
+    }
 }
 
 impl Catalog {

@@ -106,6 +106,9 @@ pub enum Step {
     /// Read every object of a kind in a namespace and write it back unchanged (what
     /// `kubectl get -o json | kubectl replace -f -` does), so it is stored anew.
     Rewrite(RewriteObjects),
+    /// Start or stop the ImagePolicyWebhook backend ckslab provides, and write its CA and a
+    /// kubeconfig for the API server into a node folder.
+    ImagePolicyWebhook(WebhookStep),
     Wait(WaitFor),
 }
 
@@ -122,6 +125,29 @@ pub struct ObjectRef {
 
 fn default_api_version() -> String {
     "v1".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WebhookStep {
+    /// false stops it (a backend that is down).
+    #[serde(default = "default_true")]
+    pub running: bool,
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default = "default_webhook_port")]
+    pub port: u16,
+    /// Node folder that receives `webhook-ca.crt` and `kubeconf`.
+    #[serde(default)]
+    pub node_dir: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_webhook_port() -> u16 {
+    18443
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -389,6 +415,10 @@ pub struct ComponentFlagProbe {
     pub flag: String,
     #[serde(flatten)]
     pub expect: FlagExpectation,
+    /// The flag names a config file: parse the file the component sees there (through its
+    /// hostPath mounts) as YAML or JSON and check these fields.
+    #[serde(default)]
+    pub file_fields: Vec<FieldCondition>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

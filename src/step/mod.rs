@@ -2,6 +2,7 @@
 //! applied, so a failure says exactly which steps took effect before it.
 
 mod apply;
+mod webhook;
 
 use std::fmt;
 use std::path::Path;
@@ -17,6 +18,7 @@ use crate::scenario::{KubectlCommand, ObjectRef, Rendered, StaticPodEdit, Step, 
 use crate::staticpod::{Manifest, manifest_path};
 
 pub use apply::apply_yaml;
+pub use webhook::NAME as WEBHOOK_NAME;
 
 #[derive(Debug, thiserror::Error)]
 pub struct StepError {
@@ -64,6 +66,7 @@ pub fn describe(step: &Step) -> String {
             format!("kubectl {}", args.join(" "))
         }
         Step::Rewrite(r) => format!("rewrite every {} in {}", r.kind, r.namespace),
+        Step::ImagePolicyWebhook(w) => format!("{} the image policy webhook", if w.running { "start" } else { "stop" }),
         Step::Wait(WaitFor::ApiHealthy(_)) => "wait for the API server".into(),
         Step::Wait(WaitFor::Object(o)) => format!("wait for {}", object_name(o)),
         Step::Wait(WaitFor::PodsReady(p)) => format!("wait for pods in {}", p.namespace),
@@ -135,6 +138,7 @@ async fn run_step(step: &Step, rendered: &Rendered, backend: &dyn Backend) -> Re
         }
         Step::Kubectl(command) => kubectl(backend, command).await,
         Step::Rewrite(spec) => rewrite(backend, spec).await,
+        Step::ImagePolicyWebhook(spec) => webhook::image_policy(backend, spec).await,
         Step::Wait(wait) => wait_for(backend, wait).await,
     }
 }
