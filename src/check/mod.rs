@@ -23,6 +23,8 @@ pub enum Outcome {
     Fail,
     /// The check could not observe what it needs (API down, timeout, missing data).
     Error,
+    /// The backend lacks a capability this check needs; it does not count.
+    Skip,
 }
 
 impl Outcome {
@@ -31,6 +33,7 @@ impl Outcome {
             Outcome::Pass => "pass",
             Outcome::Fail => "fail",
             Outcome::Error => "error",
+            Outcome::Skip => "skip",
         }
     }
 }
@@ -79,6 +82,16 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Runs one check, retrying within its settle window while it does not pass.
 pub async fn run(check: &CheckSpec, backend: &dyn Backend) -> Verdict {
     let started = Instant::now();
+    let offered = backend.capabilities();
+    let missing: Vec<&str> = check.requires.iter().filter(|c| !offered.contains(c)).map(|c| c.as_str()).collect();
+    if !missing.is_empty() {
+        let finding = Finding {
+            outcome: Outcome::Skip,
+            observed: format!("the {} backend lacks {}", backend.name(), missing.join(", ")),
+            expected: "a backend that has it (kind)".into(),
+        };
+        return verdict(check, finding, started);
+    }
     let settle = Duration::from_secs(check.settle.unwrap_or(0));
     let finding = loop {
         let finding = match tokio::time::timeout(PROBE_TIMEOUT, probe(&check.probe, backend)).await {
@@ -93,6 +106,10 @@ pub async fn run(check: &CheckSpec, backend: &dyn Backend) -> Verdict {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
+    verdict(check, finding, started)
+}
+
+fn verdict(check: &CheckSpec, finding: Finding, started: Instant) -> Verdict {
     Verdict {
         id: check.id.clone(),
         description: check.description.clone(),
@@ -106,8 +123,39 @@ pub async fn run(check: &CheckSpec, backend: &dyn Backend) -> Verdict {
     }
 }
 
-async fn probe(probe: &Probe, backend: &dyn Backend) -> Finding {
-    match probe {
+fn probe<'a>(probe: &'a Probe, backend: &'a dyn Backend) -> futures::future::BoxFuture<'a, Finding> {
+    Box::pin(probe_inner(probe, backend))
+}
+
+async fn probe_inner(spec: &Probe, backend: &dyn Backend) -> Finding {
+    match spec {
+        Probe::AnyOf(alternatives) => {
+            let mut seen = Vec::new();
+            for alternative in alternatives {
+                let finding = probe(alternative, backend).await;
+                if finding.outcome == Outcome::Pass {
+                    return finding;
+                }
+                seen.push(finding);
+            }
+            let observed = seen.iter().map(|f| f.observed.as_str()).collect::<Vec<_>>().join("; and ");
+            let expected = seen.iter().map(|f| f.expected.as_str()).collect::<Vec<_>>().join("; or ");
+            let outcome = if seen.iter().any(|f| f.outcome == Outcome::Fail) { Outcome::Fail } else { Outcome::Error };
+            Finding { outcome, observed, expected }
+        }
+        Probe::AllOf(parts) => {
+            let mut observed = Vec::new();
+            let mut expected = Vec::new();
+            for part in parts {
+                let finding = probe(part, backend).await;
+                if finding.outcome != Outcome::Pass {
+                    return finding;
+                }
+                observed.push(finding.observed);
+                expected.push(finding.expected);
+            }
+            Finding::pass(observed.join("; "), expected.join("; and "))
+        }
         Probe::Object(p) => api::object(p, backend).await,
         Probe::Objects(p) => api::objects(p, backend).await,
         Probe::CanI(p) => api::can_i(p, backend).await,

@@ -49,7 +49,7 @@ impl Report {
 
 /// Weighted score in percent (rounded down, so 100 means every weighted check passed).
 pub fn score(verdicts: &[Verdict]) -> u32 {
-    let total: u32 = verdicts.iter().map(|v| v.weight).sum();
+    let total: u32 = verdicts.iter().filter(|v| v.outcome != Outcome::Skip).map(|v| v.weight).sum();
     if total == 0 {
         return 0;
     }
@@ -73,7 +73,8 @@ pub async fn grade(scenario: &Scenario, backend: &dyn Backend, mut on_verdict: i
         slots[index] = Some(verdict);
     }
     let verdicts: Vec<Verdict> = slots.into_iter().flatten().collect();
-    let passed = !verdicts.is_empty() && verdicts.iter().all(|v| v.outcome == Outcome::Pass);
+    let passed = verdicts.iter().any(|v| v.outcome == Outcome::Pass)
+        && verdicts.iter().all(|v| matches!(v.outcome, Outcome::Pass | Outcome::Skip));
     Report {
         scenario: scenario.id.clone(),
         title: scenario.title.clone(),

@@ -29,6 +29,7 @@ fn outcome_cell(outcome: Outcome) -> Cell {
         Outcome::Pass => Cell::new("PASS").fg(Color::Green),
         Outcome::Fail => Cell::new("FAIL").fg(Color::Red),
         Outcome::Error => Cell::new("ERROR").fg(Color::Yellow),
+        Outcome::Skip => Cell::new("SKIP").fg(Color::DarkGrey),
     }
 }
 
@@ -38,7 +39,7 @@ fn table(report: &Report) -> String {
     table.set_header(vec!["", "check", "weight", "observed / expected"]);
     for verdict in &report.verdicts {
         let mut detail = verdict.observed.clone();
-        if verdict.outcome != Outcome::Pass {
+        if !matches!(verdict.outcome, Outcome::Pass | Outcome::Skip) {
             detail.push_str(&format!("\nexpected: {}", verdict.expected));
             if let Some(hint) = &verdict.hint {
                 detail.push_str(&format!("\nlook at: {hint}"));
@@ -67,6 +68,11 @@ fn table(report: &Report) -> String {
 fn test_case(verdict: &Verdict) -> TestCase {
     let status = match verdict.outcome {
         Outcome::Pass => TestCaseStatus::success(),
+        Outcome::Skip => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(verdict.observed.clone());
+            status
+        }
         outcome => {
             let kind = if outcome == Outcome::Fail { NonSuccessKind::Failure } else { NonSuccessKind::Error };
             let mut status = TestCaseStatus::non_success(kind);

@@ -152,7 +152,7 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
     let requires: BTreeSet<Capability> = scenario.requires.iter().copied().collect();
     for check in &scenario.checks {
         for needed in probe_needs(&check.probe) {
-            if !requires.contains(&needed) {
+            if !requires.contains(&needed) && !check.requires.contains(&needed) {
                 let (line, column) = locate(text, &format!("id: {}", check.id), 1);
                 findings.push(at(
                     line,
@@ -186,6 +186,24 @@ pub fn probe_needs(probe: &Probe) -> Vec<Capability> {
         Probe::AuditLog(_) => vec![Capability::ControlPlaneFiles],
         Probe::Command(c) if c.pod.is_some() => vec![Capability::PodExec],
         Probe::Command(_) => vec![Capability::ControlPlaneFiles],
+        // Each alternative may need something else; what all of them need is what counts.
+        Probe::AllOf(parts) => {
+            let mut all: Vec<Capability> = parts.iter().flat_map(probe_needs).collect();
+            all.sort();
+            all.dedup();
+            all
+        }
+        Probe::AnyOf(alternatives) => {
+            let mut common: Option<Vec<Capability>> = None;
+            for alternative in alternatives {
+                let needs = probe_needs(alternative);
+                common = Some(match common {
+                    None => needs,
+                    Some(so_far) => so_far.into_iter().filter(|c| needs.contains(c)).collect(),
+                });
+            }
+            common.unwrap_or_default()
+        }
         _ => vec![Capability::Api],
     }
 }
@@ -201,7 +219,7 @@ fn referenced_files(scenario: &super::Scenario) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for step in steps {
         match step {
-            Step::ApplyFile(name) => {
+            Step::ApplyFile(name) | Step::CreateMissingFile(name) => {
                 names.insert(name.clone());
             }
             Step::WriteFile(write) => {

@@ -92,6 +92,9 @@ pub enum Step {
     Apply(String),
     /// Server-side apply of a file of the scenario folder (rendered with params).
     ApplyFile(String),
+    /// Create the objects of a file that do not exist yet; existing ones (say a real Istio's
+    /// CRDs on kind) are left untouched.
+    CreateMissingFile(String),
     /// Delete objects; absent objects are fine.
     Delete(ObjectRef),
     WriteFile(WriteFile),
@@ -106,6 +109,8 @@ pub enum Step {
     /// Read every object of a kind in a namespace and write it back unchanged (what
     /// `kubectl get -o json | kubectl replace -f -` does), so it is stored anew.
     Rewrite(RewriteObjects),
+    /// Issue a certificate through the certificates API (key, CSR, approval) and store it.
+    IssueCertificate(IssueCertificate),
     /// Start or stop the ImagePolicyWebhook backend ckslab provides, and write its CA and a
     /// kubeconfig for the API server into a node folder.
     ImagePolicyWebhook(WebhookStep),
@@ -125,6 +130,36 @@ pub struct ObjectRef {
 
 fn default_api_version() -> String {
     "v1".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IssueCertificate {
+    /// The CertificateSigningRequest's name.
+    pub csr: String,
+    pub common_name: String,
+    #[serde(default)]
+    pub organizations: Vec<String>,
+    #[serde(default = "default_signer")]
+    pub signer: String,
+    /// certificates.k8s.io usages, e.g. [digital signature, key encipherment, client auth].
+    pub usages: Vec<String>,
+    /// Approve it (false leaves it pending, as a learner who forgot would).
+    #[serde(default = "default_true")]
+    pub approve: bool,
+    /// ecdsa-p256 (default) or ecdsa-p384.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Store tls.crt, tls.key and ca.crt in this secret (namespace/name).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Store a different, fresh key instead of the certificate's (a mistake to grade).
+    #[serde(default)]
+    pub mismatched_key: bool,
+}
+
+fn default_signer() -> String {
+    "kubernetes.io/kube-apiserver-client".into()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -295,6 +330,10 @@ pub struct CheckSpec {
     /// Eventually-consistent: retry within this many seconds before failing.
     #[serde(default)]
     pub settle: Option<u64>,
+    /// Capabilities this one check needs beyond the scenario's `requires`; on a backend
+    /// without them the check is skipped (and says why) instead of failing.
+    #[serde(default)]
+    pub requires: Vec<Capability>,
     #[serde(flatten)]
     pub probe: Probe,
 }
@@ -329,6 +368,10 @@ pub enum Probe {
     Certificate(CertificateProbe),
     /// A command in a pod or on a node.
     Command(CommandProbe),
+    /// Passes when any of these probes passes (for answers that can take several shapes).
+    AnyOf(Vec<Probe>),
+    /// Passes when every one of these probes passes.
+    AllOf(Vec<Probe>),
 }
 
 impl Probe {
@@ -345,6 +388,8 @@ impl Probe {
             Probe::AuditLog(_) => "audit-log",
             Probe::Certificate(_) => "certificate",
             Probe::Command(_) => "command",
+            Probe::AnyOf(_) => "any-of",
+            Probe::AllOf(_) => "all-of",
         }
     }
 }
@@ -402,7 +447,8 @@ pub struct ObjectsProbe {
     pub namespace: Option<String>,
     #[serde(default)]
     pub selector: Option<String>,
-    /// At least this many objects must exist (default 1), so an empty list never passes.
+    /// At least this many objects must exist (default 1), so an empty list never passes
+    /// unless asked for with 0.
     #[serde(default = "default_min_pods")]
     pub min: usize,
     pub fields: Vec<FieldCondition>,

@@ -11,6 +11,15 @@ pub const FIELD_MANAGER: &str = "ckslab";
 
 /// Applies every document in `yaml` in order (namespaces and CRDs first is the author's job).
 pub async fn apply_yaml(backend: &dyn Backend, yaml: &str) -> Result<(), String> {
+    apply_documents(backend, yaml, false).await
+}
+
+/// Creates the documents that do not exist yet and leaves existing objects alone.
+pub async fn create_missing(backend: &dyn Backend, yaml: &str) -> Result<(), String> {
+    apply_documents(backend, yaml, true).await
+}
+
+async fn apply_documents(backend: &dyn Backend, yaml: &str, only_missing: bool) -> Result<(), String> {
     let documents: Vec<Value> = serde_saphyr::from_str_multiple(yaml).map_err(|e| format!("the manifest does not parse: {e}"))?;
     let client = backend.client().await.map_err(|e| e.to_string())?;
     for document in documents.into_iter().filter(|d| !d.is_null()) {
@@ -22,6 +31,9 @@ pub async fn apply_yaml(backend: &dyn Backend, yaml: &str) -> Result<(), String>
             .await
             .map_err(|e| format!("{kind} {name}: {e}"))?;
         let object: DynamicObject = serde_json::from_value(document).map_err(|e| format!("{kind} {name}: {e}"))?;
+        if only_missing && api.get_opt(&name).await.map_err(|e| format!("{kind} {name}: {e}"))?.is_some() {
+            continue;
+        }
         api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&object))
             .await
             .map_err(|e| match e {

@@ -2,6 +2,7 @@
 //! applied, so a failure says exactly which steps took effect before it.
 
 mod apply;
+mod certificate;
 mod webhook;
 
 use std::fmt;
@@ -57,6 +58,7 @@ pub fn describe(step: &Step) -> String {
             format!("apply {}", if kinds.is_empty() { "manifest".into() } else { kinds.join(", ") })
         }
         Step::ApplyFile(name) => format!("apply {name}"),
+        Step::CreateMissingFile(name) => format!("create what is missing of {name}"),
         Step::Delete(target) => format!("delete {}", object_name(target)),
         Step::WriteFile(w) => format!("write {}", w.path),
         Step::RemoveFile(r) => format!("remove {}", r.path),
@@ -66,6 +68,7 @@ pub fn describe(step: &Step) -> String {
             format!("kubectl {}", args.join(" "))
         }
         Step::Rewrite(r) => format!("rewrite every {} in {}", r.kind, r.namespace),
+        Step::IssueCertificate(c) => format!("issue a certificate for {} through CSR {}", c.common_name, c.csr),
         Step::ImagePolicyWebhook(w) => format!("{} the image policy webhook", if w.running { "start" } else { "stop" }),
         Step::Wait(WaitFor::ApiHealthy(_)) => "wait for the API server".into(),
         Step::Wait(WaitFor::Object(o)) => format!("wait for {}", object_name(o)),
@@ -108,6 +111,10 @@ async fn run_step(step: &Step, rendered: &Rendered, backend: &dyn Backend) -> Re
             let yaml = rendered.file(name).map_err(|e| e.to_string())?;
             apply_yaml(backend, &yaml).await
         }
+        Step::CreateMissingFile(name) => {
+            let yaml = rendered.file(name).map_err(|e| e.to_string())?;
+            apply::create_missing(backend, &yaml).await
+        }
         Step::Delete(target) => delete(backend, target).await,
         Step::WriteFile(write) => {
             let content = match (&write.content, &write.from) {
@@ -139,6 +146,7 @@ async fn run_step(step: &Step, rendered: &Rendered, backend: &dyn Backend) -> Re
         Step::Kubectl(command) => kubectl(backend, command).await,
         Step::Rewrite(spec) => rewrite(backend, spec).await,
         Step::ImagePolicyWebhook(spec) => webhook::image_policy(backend, spec).await,
+        Step::IssueCertificate(spec) => certificate::issue(backend, spec).await,
         Step::Wait(wait) => wait_for(backend, wait).await,
     }
 }
