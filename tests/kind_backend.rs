@@ -1,0 +1,144 @@
+//! The kind backend's plumbing, against recording fakes of the `docker` and `kind` CLIs (no
+//! Docker engine runs here). The fakes keep node files under a folder per node, so reads,
+//! writes, backups and stats go through the backend's real command lines.
+
+use std::path::{Path, PathBuf};
+
+use ckslab::backend::kind::KindBackend;
+use ckslab::backend::{Backend, BackendError, LogProgress};
+
+const FAKE_DOCKER: &str = r#"#!/usr/bin/env bash
+echo "docker $*" >> "$FAKE_LOG"
+case "$1" in
+  info) echo 28.2.2; exit 0 ;;
+  exec)
+    shift
+    [ "$1" = "-i" ] && shift
+    node=$1; shift
+    args=()
+    for a in "$@"; do
+      case "$a" in /etc/*|/var/*) args+=("$FAKE_ROOT/$node$a") ;; *) args+=("$a") ;; esac
+    done
+    exec "${args[@]}" ;;
+esac
+exit 1
+"#;
+
+const FAKE_KIND: &str = r#"#!/usr/bin/env bash
+echo "kind $*" >> "$FAKE_LOG"
+touch "$FAKE_ROOT/clusters"
+case "$1 $2" in
+  "get clusters") cat "$FAKE_ROOT/clusters" ;;
+  "create cluster")
+    shift 2
+    while [ $# -gt 0 ]; do case "$1" in --name) name=$2 ;; --kubeconfig) kc=$2 ;; --config) cfg=$2 ;; esac; shift; done
+    grep -q "kind: Cluster" "$cfg" || exit 9
+    echo "$name" >> "$FAKE_ROOT/clusters"
+    echo "apiVersion: v1" > "$kc" ;;
+  "delete cluster")
+    shift 2
+    while [ $# -gt 0 ]; do case "$1" in --name) name=$2 ;; esac; shift; done
+    grep -v "^$name\$" "$FAKE_ROOT/clusters" > "$FAKE_ROOT/clusters.new"; mv "$FAKE_ROOT/clusters.new" "$FAKE_ROOT/clusters" ;;
+  *) exit 1 ;;
+esac
+"#;
+
+struct Fakes {
+    dir: tempfile::TempDir,
+}
+
+impl Fakes {
+    fn new() -> Fakes {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, body) in [("docker", FAKE_DOCKER), ("kind", FAKE_KIND)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, body).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        // The fakes read these; each test binary runs its tests one at a time (see below).
+        unsafe {
+            std::env::set_var("FAKE_LOG", dir.path().join("log"));
+            std::env::set_var("FAKE_ROOT", dir.path().join("root"));
+        }
+        std::fs::create_dir_all(dir.path().join("root")).unwrap();
+        Fakes { dir }
+    }
+
+    fn backend(&self) -> KindBackend {
+        KindBackend::with_tools(&self.home(), self.dir.path().join("docker"), self.dir.path().join("kind"))
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
+    fn node_root(&self, node: &str) -> PathBuf {
+        self.dir.path().join("root").join(node)
+    }
+}
+
+// The fakes are configured through the environment, so these run in one test to stay serial.
+#[tokio::test]
+async fn kind_backend_plumbing() {
+    up_creates_once_and_down_deletes_only_its_own().await;
+    node_files_round_trip_with_backups().await;
+    missing_tools_name_the_fix().await;
+}
+
+async fn up_creates_once_and_down_deletes_only_its_own() {
+    let fakes = Fakes::new();
+    let backend = fakes.backend();
+    backend.up(&LogProgress).await.unwrap();
+    backend.up(&LogProgress).await.unwrap();
+    let log = fakes.log();
+    assert_eq!(log.matches("kind create cluster --name ckslab --config").count(), 1, "{log}");
+    assert!(backend.kubeconfig_path().exists());
+    let config = std::fs::read_to_string(fakes.home().join("kind/cluster.yaml")).unwrap();
+    assert!(config.contains("kindest/node:v1.34"));
+    backend.down(&LogProgress).await.unwrap();
+    assert!(fakes.log().contains("kind delete cluster --name ckslab"));
+
+    // A cluster named ckslab that this ckslab did not create is never deleted.
+    let stranger = Fakes::new();
+    std::fs::write(stranger.dir.path().join("root/clusters"), "ckslab\n").unwrap();
+    let err = stranger.backend().down(&LogProgress).await.unwrap_err();
+    assert!(err.to_string().contains("deletes only clusters it created"), "{err}");
+    assert!(!stranger.log().contains("delete cluster"), "{}", stranger.log());
+}
+
+async fn node_files_round_trip_with_backups() {
+    let fakes = Fakes::new();
+    let backend = fakes.backend();
+    let node = backend.control_plane();
+    let path = Path::new("/etc/kubernetes/manifests/kube-apiserver.yaml");
+    assert_eq!(backend.read_file(&node, path).await.unwrap(), None);
+    backend.write_file(&node, path, b"first\n", 0o600).await.unwrap();
+    assert_eq!(std::fs::read(fakes.node_root(&node).join("etc/kubernetes/manifests/kube-apiserver.yaml")).unwrap(), b"first\n");
+    backend.write_file(&node, path, b"second\n", 0o600).await.unwrap();
+    assert_eq!(backend.read_file(&node, path).await.unwrap().as_deref(), Some(&b"second\n"[..]));
+    let stat = backend.stat_file(&node, path).await.unwrap().unwrap();
+    assert_eq!(stat.mode, 0o600);
+    let backups: Vec<_> = std::fs::read_dir(fakes.home().join("backups").join(&node).join("etc/kubernetes/manifests"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(backups, vec![b"first\n".to_vec()], "the overwritten content is backed up");
+    backend.remove_file(&node, path).await.unwrap();
+    assert_eq!(backend.read_file(&node, path).await.unwrap(), None);
+    assert!(matches!(backend.read_file("elsewhere", path).await, Err(BackendError::UnknownNode(_))));
+    let out = backend.exec(&node, &["echo".into(), "hello".into()]).await.unwrap();
+    assert_eq!((out.code, out.stdout.as_str()), (0, "hello\n"));
+}
+
+async fn missing_tools_name_the_fix() {
+    let home = tempfile::tempdir().unwrap();
+    let backend = KindBackend::with_tools(home.path(), "/nonexistent/docker".into(), "/nonexistent/kind".into());
+    let err = backend.up(&LogProgress).await.unwrap_err();
+    assert!(matches!(err, BackendError::MissingTool { .. }), "{err}");
+    assert!(err.to_string().contains("--backend local"), "{err}");
+}
