@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what ckslab needs on a fresh Debian/Ubuntu machine and builds the local backend's
+# binaries into ~/.cache/ckslab (reused on later runs). Safe to run again.
+#   scripts/setup.sh            # bubblewrap + Kubernetes binaries
+#   scripts/setup.sh --e2e      # also Chromium and the browser test's npm packages
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+need_apt=()
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+if [[ "${1:-}" == "--e2e" ]]; then
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+fi
+if ((${#need_apt[@]})); then
+  echo "setup: installing ${need_apt[*]} (apt-get)"
+  if [[ $(id -u) -eq 0 ]]; then sudo=(); else sudo=(sudo); fi
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null 2>&1 || { echo "setup: Rust is missing: install it from https://rustup.rs" >&2; exit 2; }
+"$repo/scripts/build-k8s.sh" >&2
+
+if [[ "${1:-}" == "--e2e" && -f "$repo/tests/e2e/package.json" ]]; then
+  (cd "$repo/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)
+fi
