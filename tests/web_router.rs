@@ -1,0 +1,708 @@
+//! The web UI's router, driven with `oneshot` against a fake backend (no cluster): every route,
+//! the Host/CSRF/busy rejections, streamed grading, the hint ladder, exam mode, and page times.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use ckslab::backend::{
+    Backend, BackendError, Capabilities, Capability, ClusterStatus, ComponentStatus, ExecOutput, FileStat, Progress,
+    Result as BackendResult,
+};
+use ckslab::history::History;
+use ckslab::lab::Lab;
+use ckslab::scenario::Catalog;
+use ckslab::web::{AppState, router};
+
+const PORT: u16 = 4242;
+const HOST: &str = "127.0.0.1:4242";
+const SECRET: &str = "super-secret-bearer-token-0123";
+/// Server time a page may take.
+const PAGE_BUDGET: Duration = Duration::from_millis(50);
+
+// ---------------------------------------------------------------------------------------------
+// A backend with in-memory node files and a fake status.
+
+struct FakeBackend {
+    files: Mutex<HashMap<PathBuf, (Vec<u8>, u32)>>,
+    exists: AtomicBool,
+    /// `up` waits for a permit, so a test can hold it to see the busy answer.
+    up_gate: tokio::sync::Semaphore,
+    kubeconfig: PathBuf,
+}
+
+impl FakeBackend {
+    fn new(kubeconfig: PathBuf) -> Self {
+        FakeBackend {
+            files: Mutex::new(HashMap::new()),
+            exists: AtomicBool::new(true),
+            up_gate: tokio::sync::Semaphore::new(0),
+            kubeconfig,
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for FakeBackend {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+    fn capabilities(&self) -> Capabilities {
+        [Capability::Api, Capability::ControlPlaneFiles, Capability::KubeletConfig].into_iter().collect()
+    }
+    async fn up(&self, progress: &dyn Progress) -> BackendResult<()> {
+        progress.step("starting the fake control plane");
+        let _permit = self.up_gate.acquire().await.map_err(|e| BackendError::Other(e.to_string()))?;
+        self.exists.store(true, Ordering::SeqCst);
+        progress.step("fake cluster ready");
+        Ok(())
+    }
+    async fn down(&self, progress: &dyn Progress) -> BackendResult<()> {
+        progress.step("deleting the fake cluster");
+        self.exists.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+    async fn status(&self) -> BackendResult<ClusterStatus> {
+        let exists = self.exists.load(Ordering::SeqCst);
+        Ok(ClusterStatus {
+            backend: "fake".into(),
+            exists,
+            api_healthy: exists,
+            kubeconfig: exists.then(|| self.kubeconfig.clone()),
+            nodes: if exists { self.nodes() } else { vec![] },
+            components: if exists {
+                vec![
+                    ComponentStatus { name: "kube-apiserver".into(), running: true, detail: None },
+                    ComponentStatus {
+                        name: "etcd".into(),
+                        running: false,
+                        detail: Some("exited: <boom> & gone".into()),
+                    },
+                ]
+            } else {
+                vec![]
+            },
+        })
+    }
+    fn kubeconfig_path(&self) -> PathBuf {
+        self.kubeconfig.clone()
+    }
+    async fn client(&self) -> BackendResult<kube::Client> {
+        Err(BackendError::NoCluster { backend: "fake".into() })
+    }
+    fn nodes(&self) -> Vec<String> {
+        vec!["fake-control-plane".into()]
+    }
+    fn control_plane(&self) -> String {
+        "fake-control-plane".into()
+    }
+    fn node_shell_hint(&self, node: &str) -> String {
+        format!("ckslab node-shell {node}")
+    }
+    async fn read_file(&self, _node: &str, path: &Path) -> BackendResult<Option<Vec<u8>>> {
+        Ok(self.files.lock().unwrap().get(path).map(|(bytes, _)| bytes.clone()))
+    }
+    async fn write_file(&self, _node: &str, path: &Path, contents: &[u8], mode: u32) -> BackendResult<()> {
+        self.files.lock().unwrap().insert(path.to_path_buf(), (contents.to_vec(), mode));
+        Ok(())
+    }
+    async fn remove_file(&self, _node: &str, path: &Path) -> BackendResult<()> {
+        self.files.lock().unwrap().remove(path);
+        Ok(())
+    }
+    async fn stat_file(&self, _node: &str, path: &Path) -> BackendResult<Option<FileStat>> {
+        if path.to_string_lossy().contains("slow") {
+            // A check that takes a while: its verdict must arrive after the others.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        Ok(self.files.lock().unwrap().get(path).map(|(_, mode)| FileStat {
+            mode: *mode,
+            uid: 0,
+            gid: 0,
+            is_dir: false,
+        }))
+    }
+    async fn exec(&self, _node: &str, _argv: &[String]) -> BackendResult<ExecOutput> {
+        Ok(ExecOutput::default())
+    }
+    async fn etcd_get(&self, _key: &str) -> BackendResult<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    async fn component_logs(&self, _component: &str, _lines: usize) -> BackendResult<String> {
+        Ok(String::new())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixture: two tiny scenarios, one runnable here, one needing AppArmor.
+
+const DEMO: &str = r#"
+id: demo-file
+title: Lock down the demo config
+domain: cluster-hardening
+competencies: [rbac]
+difficulty: easy
+minutes: 5
+params:
+  path: /etc/demo/config.yaml
+task: |
+  The file `{{ path }}` on the control plane is world-readable and enables the demo.
+
+  1. Make it readable by its owner only.
+  2. Set `enabled: false`.
+
+  ```
+  chmod 600 {{ path }}
+  ```
+  <script>alert("owned")</script>
+setup:
+  - write-file:
+      path: /etc/demo/slow.yaml
+      content: "ok: true\n"
+break:
+  - write-file:
+      path: "{{ path }}"
+      content: "enabled: true\n"
+      mode: 420
+checks:
+  - id: mode
+    description: The config is readable by its owner only
+    hint: ls -l /etc/demo on the control-plane node
+    node-file:
+      path: "{{ path }}"
+      max-mode: 384
+  - id: disabled
+    description: The demo is disabled
+    hint: the enabled key of the config
+    node-file:
+      path: "{{ path }}"
+      fields:
+        - path: $.enabled
+          equals: false
+  - id: slow
+    description: A slow check finishes last
+    node-file:
+      path: /etc/demo/slow.yaml
+hints:
+  - Look at the file's mode.
+  - "chmod 600 and edit the file."
+solutions:
+  - name: chmod-and-edit
+    description: Write the file back, disabled, owner-only.
+    steps:
+      - write-file:
+          path: "{{ path }}"
+          content: "enabled: false\n"
+          mode: 384
+"#;
+
+const APPARMOR: &str = r#"
+id: needs-apparmor
+title: Confine a pod with AppArmor
+domain: system-hardening
+competencies: [kernel-hardening]
+difficulty: medium
+minutes: 10
+requires: [apparmor]
+task: Load the profile.
+checks:
+  - id: profile
+    description: The profile file exists
+    node-file:
+      path: /etc/apparmor.d/demo
+solutions:
+  - name: write
+    steps:
+      - write-file:
+          path: /etc/apparmor.d/demo
+          content: "profile demo {}\n"
+"#;
+
+struct Harness {
+    app: Router,
+    state: AppState,
+    backend: Arc<FakeBackend>,
+    _dir: tempfile::TempDir,
+}
+
+fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = dir.path().join("scenarios");
+    for (folder, text) in [("cluster-hardening/demo-file", DEMO), ("system-hardening/needs-apparmor", APPARMOR)] {
+        std::fs::create_dir_all(scenarios.join(folder)).unwrap();
+        std::fs::write(scenarios.join(folder).join("scenario.yaml"), text).unwrap();
+    }
+    let catalog = Catalog::from_dir(&scenarios).unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, format!("users:\n- name: admin\n  user:\n    token: {SECRET}\n")).unwrap();
+    let backend = Arc::new(FakeBackend::new(kubeconfig));
+    let home = dir.path().join("home");
+    let lab = Lab::new(backend.clone(), &home);
+    let history = History::open(&home).unwrap();
+    let state = AppState::with_history(lab, catalog, &home, PORT, history).unwrap();
+    Harness { app: router(state.clone()), state, backend, _dir: dir }
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).header(header::HOST, HOST).body(Body::empty()).unwrap()
+}
+
+fn post(uri: &str, token: &str) -> Request<Body> {
+    Request::post(uri).header(header::HOST, HOST).header("x-csrf-token", token).body(Body::empty()).unwrap()
+}
+
+fn post_form(uri: &str, form: &str) -> Request<Body> {
+    Request::post(uri)
+        .header(header::HOST, HOST)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_string()))
+        .unwrap()
+}
+
+impl Harness {
+    async fn send(&self, request: Request<Body>) -> Response<Body> {
+        self.app.clone().oneshot(request).await.unwrap()
+    }
+
+    /// Sends and reads the whole body, asserting the server answered within the page budget.
+    async fn page(&self, uri: &str) -> (StatusCode, String) {
+        let started = Instant::now();
+        let response = self.send(get(uri)).await;
+        let status = response.status();
+        let body = text(response).await;
+        let took = started.elapsed();
+        eprintln!("{uri}: {took:?}");
+        assert!(took < PAGE_BUDGET, "{uri} took {took:?}");
+        (status, body)
+    }
+
+    async fn ok_page(&self, uri: &str) -> String {
+        let (status, body) = self.page(uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        assert!(!body.contains(SECRET), "{uri} shows the kubeconfig's token");
+        body
+    }
+
+    fn token(&self) -> String {
+        self.state.csrf_token().to_string()
+    }
+
+    async fn post_ok(&self, uri: &str) -> (StatusCode, serde_json::Value) {
+        let response = self.send(post(uri, &self.token())).await;
+        let status = response.status();
+        let body = text(response).await;
+        assert!(status.is_success(), "{uri}: {status} {body}");
+        (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Polls /api/job until the operation finished; returns it.
+    async fn wait_job(&self) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let job = json(self.send(get("/api/job")).await).await["job"].clone();
+            if job["running"] == false {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "the job did not finish: {job}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Posts a check and collects its events, with when each arrived.
+    async fn check(&self, uri: &str) -> Vec<(String, serde_json::Value, Duration)> {
+        let started = Instant::now();
+        let response = self.send(post(uri, &self.token())).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/event-stream"));
+        let mut body = response.into_body();
+        let mut events = Vec::new();
+        let mut buffer = String::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.unwrap();
+            let Some(data) = frame.data_ref() else { continue };
+            buffer.push_str(std::str::from_utf8(data).unwrap());
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                let mut name = String::new();
+                let mut payload = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        payload.push_str(v.trim_start());
+                    }
+                }
+                if !name.is_empty() {
+                    events.push((name, serde_json::from_str(&payload).unwrap(), started.elapsed()));
+                }
+            }
+        }
+        events
+    }
+}
+
+/// Undoes tera's HTML escaping (it escapes `/` too).
+fn unescape(html: &str) -> String {
+    html.replace("&#x2F;", "/")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+async fn text(response: Response<Body>) -> String {
+    String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+async fn json(response: Response<Body>) -> serde_json::Value {
+    serde_json::from_str(&text(response).await).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn every_page_renders_fast_with_the_csrf_meta_and_no_secrets() {
+    let h = harness();
+    h.state.refresh_cluster().await;
+    h.state.set_doctor(vec![ckslab::doctor::Finding {
+        ok: false,
+        name: "bwrap".into(),
+        detail: "not on PATH".into(),
+        fix: Some("apt-get install bubblewrap".into()),
+    }]);
+    let token = h.token();
+    for uri in ["/", "/catalog", "/scenarios/demo-file", "/scenarios/needs-apparmor", "/history", "/exam"] {
+        let body = h.ok_page(uri).await;
+        assert!(body.contains(&format!(r#"<meta name="csrf-token" content="{token}">"#)), "{uri}");
+        assert!(body.contains("/static/app.js"), "{uri}");
+    }
+    let home = h.ok_page("/").await;
+    assert!(home.contains("exists") && home.contains("healthy"), "cluster state on the home page");
+    assert!(home.contains("exited: &lt;boom&gt; &amp; gone"), "component detail, escaped");
+    assert!(home.contains("apt-get install bubblewrap"), "doctor fix");
+    assert!(
+        unescape(&home).contains(&format!("export KUBECONFIG={}", h.backend.kubeconfig.display())),
+        "kubeconfig path"
+    );
+
+    let catalog = h.ok_page("/catalog").await;
+    assert!(catalog.contains("Cluster Hardening") && catalog.contains("15% of the exam"));
+    assert!(catalog.contains("Lock down the demo config"));
+    assert!(catalog.contains("needs apparmor"), "what the backend lacks");
+    assert!(catalog.contains("Use Role Based Access Controls"), "competencies");
+
+    let scenario = h.ok_page("/scenarios/demo-file").await;
+    assert!(scenario.contains("<code>/etc/demo/config.yaml</code>"), "params rendered, inline code");
+    assert!(scenario.contains("<pre><code>chmod 600 /etc/demo/config.yaml</code></pre>"), "fenced block");
+    assert!(!scenario.contains("<script>alert"), "task HTML is escaped");
+    assert!(scenario.contains("&lt;script&gt;alert"), "task HTML is escaped");
+    assert!(scenario.contains("ckslab node-shell fake-control-plane"));
+    assert!(!scenario.contains("chmod-and-edit"), "no solution before an attempt");
+    assert!(scenario.contains(r#"data-minutes="5""#), "timer");
+
+    let blocked = h.ok_page("/scenarios/needs-apparmor").await;
+    assert!(blocked.contains("cannot run this scenario"));
+
+    for uri in ["/static/style.css", "/static/app.js", "/static/favicon.svg", "/api/job"] {
+        let (status, _) = h.page(uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+    }
+    let cluster = json(h.send(get("/api/cluster")).await).await;
+    assert_eq!(cluster["cluster"]["status"]["exists"], true);
+    assert!(!cluster.to_string().contains(SECRET));
+}
+
+#[tokio::test]
+async fn static_files_have_types_and_etags() {
+    let h = harness();
+    let response = h.send(get("/static/app.js")).await;
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
+    let etag = response.headers()[header::ETAG].to_str().unwrap().to_string();
+    let again = Request::get("/static/app.js")
+        .header(header::HOST, HOST)
+        .header(header::IF_NONE_MATCH, &etag)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(h.send(again).await.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(h.send(get("/static/nope.css")).await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn unknown_pages_are_404() {
+    let h = harness();
+    assert_eq!(h.send(get("/scenarios/no-such")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(h.send(get("/nowhere")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(h.send(get("/exam/nope")).await.status(), StatusCode::NOT_FOUND);
+    let response = h.send(post("/scenarios/no-such/start", &h.token())).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_foreign_host_header_is_rejected() {
+    let h = harness();
+    for host in ["evil.example:4242", "127.0.0.1:9999", "localhost", "127.0.0.1", "attacker.com"] {
+        let request = Request::get("/").header(header::HOST, host).body(Body::empty()).unwrap();
+        let response = h.send(request).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{host}");
+        let body = text(response).await;
+        assert!(!body.contains(&h.token()), "no token to a foreign host");
+    }
+    let request = Request::get("/").body(Body::empty()).unwrap();
+    assert_eq!(h.send(request).await.status(), StatusCode::FORBIDDEN, "no Host header");
+    let request = Request::post("/cluster/down")
+        .header(header::HOST, "rebind.example:4242")
+        .header("x-csrf-token", h.token())
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(h.send(request).await.status(), StatusCode::FORBIDDEN, "POST with a foreign host");
+    assert!(h.backend.exists.load(Ordering::SeqCst), "nothing was deleted");
+    // Both names of the bound address work.
+    let request = Request::get("/").header(header::HOST, "localhost:4242").body(Body::empty()).unwrap();
+    assert_eq!(h.send(request).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn state_changing_requests_need_the_csrf_token() {
+    let h = harness();
+    let posts = [
+        "/cluster/up",
+        "/cluster/down",
+        "/scenarios/demo-file/start",
+        "/scenarios/demo-file/reset",
+        "/scenarios/demo-file/solve",
+        "/scenarios/demo-file/hint",
+        "/scenarios/demo-file/check",
+        "/exam",
+    ];
+    for uri in posts {
+        let bare = Request::post(uri).header(header::HOST, HOST).body(Body::empty()).unwrap();
+        assert_eq!(h.send(bare).await.status(), StatusCode::FORBIDDEN, "{uri} without a token");
+        assert_eq!(h.send(post(uri, "0123abcd")).await.status(), StatusCode::FORBIDDEN, "{uri} with a wrong token");
+        let form = post_form(uri, "csrf_token=wrong");
+        assert_eq!(h.send(form).await.status(), StatusCode::FORBIDDEN, "{uri} with a wrong form token");
+    }
+    let cross = Request::post("/scenarios/demo-file/hint")
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, "http://evil.example")
+        .header("x-csrf-token", h.token())
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(h.send(cross).await.status(), StatusCode::FORBIDDEN, "cross-origin");
+    assert!(h.backend.exists.load(Ordering::SeqCst), "nothing was deleted");
+    assert_eq!(h.state.history().hints_revealed("demo-file").unwrap(), 0, "no hint was revealed");
+    // The right token in the header, with a same-origin Origin, works.
+    let same = Request::post("/scenarios/demo-file/hint")
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, "http://127.0.0.1:4242")
+        .header("x-csrf-token", h.token())
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(h.send(same).await.status(), StatusCode::OK);
+    // And in a form field.
+    let form = post_form("/exam", &format!("seed=1&csrf_token={}&tasks=", h.token()));
+    assert_eq!(h.send(form).await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn one_cluster_operation_at_a_time() {
+    let h = harness();
+    let (status, job) = h.post_ok("/cluster/up").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(job["kind"], "up");
+    assert_eq!(job["running"], true);
+    for uri in [
+        "/cluster/up",
+        "/cluster/down",
+        "/scenarios/demo-file/start",
+        "/scenarios/demo-file/reset",
+        "/scenarios/demo-file/check",
+    ] {
+        let response = h.send(post(uri, &h.token())).await;
+        assert_eq!(response.status(), StatusCode::CONFLICT, "{uri}");
+        let body = text(response).await;
+        assert!(body.starts_with("busy: creating the fake lab cluster"), "{uri}: {body}");
+    }
+    // Pages still answer while it runs, and show it.
+    let home = h.ok_page("/").await;
+    assert!(home.contains("creating the fake lab cluster…"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let running = loop {
+        let running = json(h.send(get("/api/job")).await).await;
+        if running["job"]["steps"][0].is_string() || Instant::now() > deadline {
+            break running;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(running["job"]["running"], true);
+    assert_eq!(running["job"]["steps"][0], "starting the fake control plane");
+    h.backend.up_gate.add_permits(1);
+    let job = h.wait_job().await;
+    assert_eq!(job["ok"], true, "{job}");
+    assert_eq!(job["steps"].as_array().unwrap().len(), 2);
+    // Free again.
+    let (status, _) = h.post_ok("/cluster/down").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(h.wait_job().await["ok"], true);
+    assert!(!h.backend.exists.load(Ordering::SeqCst));
+    let cluster = json(h.send(get("/api/cluster")).await).await;
+    assert_eq!(cluster["cluster"]["status"]["exists"], false);
+}
+
+#[tokio::test]
+async fn start_check_solve_check_records_history() {
+    let h = harness();
+    // Not before an attempt.
+    let early = h.send(post("/scenarios/demo-file/solve", &h.token())).await;
+    assert_eq!(early.status(), StatusCode::CONFLICT);
+    // Not runnable here.
+    let blocked = h.send(post("/scenarios/needs-apparmor/start", &h.token())).await;
+    assert_eq!(blocked.status(), StatusCode::CONFLICT);
+    assert!(text(blocked).await.contains("apparmor"));
+
+    let (_, job) = h.post_ok("/scenarios/demo-file/start").await;
+    assert_eq!(job["kind"], "start");
+    let job = h.wait_job().await;
+    assert_eq!(job["ok"], true, "{job}");
+    assert!(
+        job["steps"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().contains("write /etc/demo/config.yaml"))
+    );
+    let page = h.ok_page("/scenarios/demo-file").await;
+    assert!(page.contains(r#"data-started="1"#), "the timer starts at Start");
+
+    // The hint ladder.
+    let (_, hints) = h.post_ok("/scenarios/demo-file/hint").await;
+    assert_eq!(hints["revealed"], 1);
+    assert_eq!(hints["hints"].as_array().unwrap().len(), 1);
+    let (_, hints) = h.post_ok("/scenarios/demo-file/hint").await;
+    assert_eq!(hints["revealed"], 2);
+    let (_, hints) = h.post_ok("/scenarios/demo-file/hint").await;
+    assert_eq!(hints["revealed"], 2, "never past the last hint");
+    let page = h.ok_page("/scenarios/demo-file").await;
+    assert!(unescape(&page).contains("Look at the file's mode."));
+
+    // Check: fails, results stream one by one.
+    let events = h.check("/scenarios/demo-file/check").await;
+    let names: Vec<&str> = events.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, ["checks", "verdict", "verdict", "verdict", "report"]);
+    assert_eq!(events[0].1.as_array().unwrap().len(), 3);
+    let verdicts: Vec<&serde_json::Value> =
+        events.iter().filter(|(n, _, _)| n == "verdict").map(|(_, v, _)| v).collect();
+    assert_eq!(verdicts[2]["id"], "slow", "the slow check reports last");
+    let mode = verdicts.iter().find(|v| v["id"] == "mode").unwrap();
+    assert_eq!(mode["outcome"], "fail");
+    assert!(mode["observed"].as_str().unwrap().contains("644"), "{mode}");
+    assert!(mode["expected"].as_str().unwrap().contains("600"), "{mode}");
+    assert_eq!(mode["hint"], "ls -l /etc/demo on the control-plane node");
+    let first = events[1].2;
+    let last = events[3].2;
+    assert!(first < Duration::from_millis(300), "the first verdict waited for the slow one: {first:?}");
+    assert!(last >= Duration::from_millis(380), "the slow verdict came too early: {last:?}");
+    let report = &events[4].1;
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["score"], 33);
+    assert_eq!(report["hints_used"], 2);
+
+    // Now the solution shows, and can be applied.
+    let page = h.ok_page("/scenarios/demo-file").await;
+    assert!(page.contains("chmod-and-edit") && page.contains("enabled: false"), "solution after an attempt");
+    let (_, job) = h.post_ok("/scenarios/demo-file/solve").await;
+    assert_eq!(job["kind"], "solve");
+    assert_eq!(h.wait_job().await["ok"], true);
+
+    let events = h.check("/scenarios/demo-file/check").await;
+    let report = &events.last().unwrap().1;
+    assert_eq!(report["passed"], true, "{events:?}");
+    assert_eq!(report["score"], 100);
+    assert_eq!(report["best"], 100);
+
+    let history = h.ok_page("/history").await;
+    assert_eq!(history.matches(r#"<tr data-scenario="demo-file">"#).count(), 2);
+    assert!(history.contains("passed") && history.contains("not yet"));
+    let catalog = h.ok_page("/catalog").await;
+    assert!(catalog.contains("100%"), "best score in the catalog");
+
+    // Reset keeps the hints; start clears them.
+    h.post_ok("/scenarios/demo-file/reset").await;
+    assert_eq!(h.wait_job().await["ok"], true);
+    assert_eq!(h.state.history().hints_revealed("demo-file").unwrap(), 2);
+    h.post_ok("/scenarios/demo-file/start").await;
+    assert_eq!(h.wait_job().await["ok"], true);
+    assert_eq!(h.state.history().hints_revealed("demo-file").unwrap(), 0);
+}
+
+#[tokio::test]
+async fn exam_mode_end_to_end() {
+    let h = harness();
+    let response = h.send(post_form("/exam", &format!("csrf_token={}&seed=42&tasks=5", h.token()))).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap().to_string();
+    assert!(location.starts_with("/exam/"));
+    let id = location.trim_start_matches("/exam/").to_string();
+
+    let overview = h.ok_page(&location).await;
+    assert!(overview.contains("Lock down the demo config"));
+    assert!(!overview.contains("Confine a pod with AppArmor"), "only runnable scenarios");
+    assert!(overview.contains("seed 42"));
+    assert!(overview.contains("data-countdown="));
+    let exam = h.state.exam(&id).unwrap();
+    assert_eq!(exam.tasks.len(), 1);
+    assert!((exam.deadline_ms - exam.created_ms - 120 * 60_000).abs() < 1000, "a 120-minute exam");
+    let again = h.state.create_exam(Some(42), 5).unwrap();
+    assert_eq!(
+        again.tasks.iter().map(|t| &t.scenario).collect::<Vec<_>>(),
+        exam.tasks.iter().map(|t| &t.scenario).collect::<Vec<_>>()
+    );
+
+    let task = h.ok_page(&format!("/exam/{id}/task/1")).await;
+    assert!(task.contains("Lock down the demo config"));
+    assert!(!task.contains("Reveal next hint"), "no hints in an exam");
+    assert!(task.contains(&format!("/exam/{id}/task/1/check")));
+    assert_eq!(h.send(get(&format!("/exam/{id}/task/2"))).await.status(), StatusCode::NOT_FOUND);
+
+    let (_, flag) = h.post_ok(&format!("/exam/{id}/task/1/flag")).await;
+    assert_eq!(flag["flagged"], true);
+    assert!(h.ok_page(&location).await.contains("⚑ Flagged"));
+
+    // The review is not open while the exam runs.
+    let early = h.send(get(&format!("/exam/{id}/review"))).await;
+    assert_eq!(early.status(), StatusCode::SEE_OTHER);
+
+    h.post_ok("/scenarios/demo-file/start").await;
+    h.wait_job().await;
+    let events = h.check(&format!("/exam/{id}/task/1/check")).await;
+    assert_eq!(events.last().unwrap().1["score"], 33);
+    assert_eq!(h.state.exam(&id).unwrap().tasks[0].score, Some(33));
+
+    let response = h.send(post_form(&format!("/exam/{id}/finish"), &format!("csrf_token={}", h.token()))).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], format!("/exam/{id}/review"));
+    let review = h.ok_page(&format!("/exam/{id}/review")).await;
+    assert!(review.contains("33%") && review.contains("Not passed") && review.contains("67%"), "{review}");
+    assert!(review.contains("⚑ flagged"));
+
+    let late = h.send(post(&format!("/exam/{id}/task/1/check"), &h.token())).await;
+    assert_eq!(late.status(), StatusCode::CONFLICT);
+    let index = h.ok_page("/exam").await;
+    assert!(index.contains(&id));
+    // The exam's grade is an attempt in the history too.
+    assert_eq!(h.state.history().attempts(Some("demo-file"), 10).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn exam_needs_runnable_scenarios_and_valid_numbers() {
+    let h = harness();
+    let response = h.send(post_form("/exam", &format!("csrf_token={}&seed=abc", h.token()))).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
