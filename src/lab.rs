@@ -114,9 +114,21 @@ impl Lab {
 
     /// Puts the cluster back before a scenario: baseline manifests, then the scenario's cleanup.
     pub async fn reset(&self, rendered: &Rendered, progress: &dyn Progress) -> Result<(), LabError> {
-        self.restore_baseline(progress).await?;
         let cleanup = &rendered.scenario.cleanup;
-        step::run_steps("cleanup", cleanup, rendered, self.backend.as_ref(), progress).await?;
+        let backend = self.backend.as_ref();
+        // Clean up first with the learner's configuration still in force: objects written
+        // under it (say, Secrets encrypted with their key) can only be read and deleted by it.
+        // Restoring the original manifests first would leave the API server unable to list them.
+        let api_up = match backend.client().await {
+            Ok(client) => crate::backend::wait_api_healthy(&client, std::time::Duration::from_secs(2)).await.is_ok(),
+            Err(_) => false,
+        };
+        if api_up {
+            step::run_steps("cleanup", cleanup, rendered, backend, progress).await?;
+        }
+        self.restore_baseline(progress).await?;
+        // Again, for what the API could not reach before (it was down) or the edit brought back.
+        step::run_steps("cleanup", cleanup, rendered, backend, progress).await?;
         Ok(())
     }
 

@@ -4,8 +4,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = ckslab::cli::Cli::parse();
+    // The local supervisor's output is its log file; it should say what it does.
+    let supervising = matches!(cli.command, ckslab::cli::Command::LocalSupervisor(_));
     let filter = match cli.verbose {
-        0 => "warn",
+        0 if supervising => "info",
+        0 => "warn,kube_client=off",
         1 => "info,ckslab=info",
         _ => "debug,hyper=info,tower=info",
     };

@@ -61,6 +61,9 @@ pub async fn start(context: &Context, args: StartArgs) -> anyhow::Result<ExitCod
     let spinner = Spinner::new(&format!("starting {}", args.id));
     lab.start(&rendered, &spinner).await?;
     spinner.finish("scenario ready");
+    if let Ok(history) = crate::history::History::open(&context.home) {
+        let _ = history.record_start(&args.id);
+    }
     let shell = lab.backend.node_shell_hint(&lab.backend.control_plane());
     println!();
     print!("{}", task_text(&rendered, &lab.backend.kubeconfig_path().display().to_string(), &shell));
