@@ -40,6 +40,24 @@ async fn apply_documents(backend: &dyn Backend, yaml: &str, only_missing: bool) 
                 kube::Error::Api(status) => format!("{kind} {name}: {}", status.message),
                 other => format!("{kind} {name}: {other}"),
             })?;
+        if kind == "Namespace" && api_version == "v1" {
+            wait_default_service_account(&client, &name).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Pods cannot be created in a namespace until its controller-made `default` ServiceAccount
+/// exists; the next step (or a check's dry-run) should not race it.
+async fn wait_default_service_account(client: &kube::Client, namespace: &str) -> Result<(), String> {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let api: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), namespace);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while api.get_opt("default").await.map_err(|e| e.to_string())?.is_none() {
+        if std::time::Instant::now() > deadline {
+            return Err(format!("namespace {namespace} got no default ServiceAccount within 30s (is kube-controller-manager running?)"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod apply;
 mod certificate;
+mod namespace;
 mod webhook;
 
 use std::fmt;
@@ -153,6 +154,9 @@ async fn run_step(step: &Step, rendered: &Rendered, backend: &dyn Backend) -> Re
 
 async fn delete(backend: &dyn Backend, target: &ObjectRef) -> Result<(), String> {
     let client = backend.client().await.map_err(|e| e.to_string())?;
+    if target.kind == "Namespace" && target.api_version == "v1" {
+        return namespace::purge(&client, &target.name).await;
+    }
     let api = match dynamic_api(&client, &target.api_version, &target.kind, target.namespace.as_deref()).await {
         Ok((api, _)) => api,
         // The kind does not exist (a CRD not installed): nothing to delete.

@@ -1,0 +1,59 @@
+//! Deleting a scenario's namespace fast and for sure. The namespace controller would get there,
+//! but after an API server restart its informers can back off for minutes; reset should take
+//! seconds. So ckslab empties the namespace itself (what the controller does), then lets the
+//! controller finish, and clears the finalizer only if it still has not.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
+use kube::discovery::{Discovery, Scope};
+
+pub async fn purge(client: &kube::Client, name: &str) -> Result<(), String> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    if namespaces.get_opt(name).await.map_err(|e| e.to_string())?.is_none() {
+        return Ok(());
+    }
+    match namespaces.delete(name, &DeleteParams::background()).await {
+        Ok(_) | Err(kube::Error::Api(_)) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let discovery = Discovery::new(client.clone()).run().await.map_err(|e| format!("discovery: {e}"))?;
+    let now = DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::background() };
+    for group in discovery.groups() {
+        for (resource, caps) in group.recommended_resources() {
+            if caps.scope != Scope::Namespaced || !caps.supports_operation(kube::discovery::verbs::DELETE_COLLECTION) {
+                continue;
+            }
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), name, &resource);
+            // Forbidden or gone kinds are the controller's to handle; this is a speed-up.
+            let _ = api.delete_collection(&now, &ListParams::default()).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if namespaces.get_opt(name).await.map_err(|e| e.to_string())?.is_none() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Empty by now; finalize it as the namespace controller would.
+    if let Some(mut namespace) = namespaces.get_opt(name).await.map_err(|e| e.to_string())? {
+        tracing::info!(namespace = name, "finalizing the emptied namespace");
+        if let Some(spec) = namespace.spec.as_mut() {
+            spec.finalizers = Some(vec![]);
+        }
+        namespaces
+            .replace_subresource("finalize", name, &PostParams::default(), &namespace)
+            .await
+            .map_err(|e| format!("finalizing namespace {name}: {e}"))?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while namespaces.get_opt(name).await.map_err(|e| e.to_string())?.is_some() {
+        if Instant::now() > deadline {
+            return Err(format!("namespace {name} still exists after emptying and finalizing it"));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
