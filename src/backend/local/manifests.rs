@@ -229,6 +229,11 @@ pub fn kube_controller_manager() -> String {
         "--controllers=*,bootstrapsigner,tokencleaner",
         "--kubeconfig=/etc/kubernetes/controller-manager.conf",
         "--leader-elect=true",
+        // Shorter than kubeadm's 15s lease: here the supervisor restarts this component with
+        // every API server restart, and the new process would wait out the old one's lease.
+        "--leader-elect-lease-duration=5s",
+        "--leader-elect-renew-deadline=4s",
+        "--leader-elect-retry-period=1s",
         "--requestheader-client-ca-file=/etc/kubernetes/pki/front-proxy-ca.crt",
         "--root-ca-file=/etc/kubernetes/pki/ca.crt",
         "--service-account-private-key-file=/etc/kubernetes/pki/sa.key",
@@ -273,6 +278,11 @@ pub fn kube_scheduler() -> String {
         "--bind-address=127.0.0.1",
         "--kubeconfig=/etc/kubernetes/scheduler.conf",
         "--leader-elect=true",
+        // Shorter than kubeadm's 15s lease: here the supervisor restarts this component with
+        // every API server restart, and the new process would wait out the old one's lease.
+        "--leader-elect-lease-duration=5s",
+        "--leader-elect-renew-deadline=4s",
+        "--leader-elect-retry-period=1s",
     ];
     let probes = probe("livenessProbe", "/livez", "HTTPS", 8, true)
         + &probe("readinessProbe", "/readyz", "HTTPS", 3, false)

@@ -170,9 +170,11 @@ pub async fn run_supervisor(cluster_dir: PathBuf) -> anyhow::Result<()> {
     let mut tasks: BTreeMap<String, (watch::Sender<Desired>, JoinHandle<()>)> = BTreeMap::new();
     let mut cache = ParseCache::new();
     let mut last_written = String::new();
+    let mut api_server = ApiServerEpoch::default();
 
     loop {
-        let desired = scan(&ctx.paths, &mut cache);
+        let mut desired = scan(&ctx.paths, &mut cache);
+        api_server.restart_clients_on_change(&mut desired);
         let gone: Vec<String> = tasks.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
         for key in gone {
             if let Some((tx, handle)) = tasks.remove(&key) {
@@ -244,6 +246,40 @@ pub async fn run_supervisor(cluster_dir: PathBuf) -> anyhow::Result<()> {
     }
     tracing::info!("local supervisor stopped");
     Ok(())
+}
+
+/// Restarts kube-controller-manager and kube-scheduler whenever kube-apiserver is restarted.
+///
+/// A kubelet would not. But here the API server is back within seconds, so those two keep
+/// running instead of losing their leases and restarting, and their informers, which failed
+/// while it was away, back off further with every restart (up to half a minute): controllers
+/// then take that long to see a new namespace. Started afresh, they list at once.
+#[derive(Default)]
+struct ApiServerEpoch {
+    hash: Option<String>,
+    epoch: u64,
+}
+
+impl ApiServerEpoch {
+    fn restart_clients_on_change(&mut self, desired: &mut BTreeMap<String, Desired>) {
+        let current = desired.values().find_map(|d| match d {
+            Desired::Run { plan, hash } if plan.pod.starts_with("kube-apiserver") => Some(hash.clone()),
+            _ => None,
+        });
+        if current.is_some() && current != self.hash {
+            if self.hash.is_some() {
+                self.epoch += 1;
+            }
+            self.hash = current;
+        }
+        for want in desired.values_mut() {
+            if let Desired::Run { plan, hash } = want {
+                if plan.pod.starts_with("kube-controller-manager") || plan.pod.starts_with("kube-scheduler") {
+                    hash.push_str(&format!("+api{}", self.epoch));
+                }
+            }
+        }
+    }
 }
 
 /// Reads the manifests folder. Like the kubelet's file source it skips dot-files and folders,
