@@ -28,8 +28,9 @@ peer_checks() {
   [[ $("$kubectl" auth can-i delete configmaps -n payments --as $sa 2>/dev/null) == no ]] && ok=$((ok+1))
   [[ $("$kubectl" auth can-i list configmaps -n kube-system --as $sa 2>/dev/null) == no ]] && ok=$((ok+1))
   [[ $("$kubectl" auth can-i list nodes --as $sa 2>/dev/null) == no ]] && ok=$((ok+1))
-  "$kubectl" run p1 -n tenant-a --image=busybox --dry-run=server --privileged 2>&1 | grep -q 'violates PodSecurity "restricted' && ok=$((ok+1))
-  "$kubectl" run p2 -n tenant-a --image=busybox --dry-run=server 2>&1 | grep -q 'violates PodSecurity "restricted' && ok=$((ok+1))
+  # (kubectl exits non-zero on a denial, so its output is captured before grep sees it)
+  grep -q 'violates PodSecurity "restricted' <<<"$("$kubectl" run p1 -n tenant-a --image=busybox --dry-run=server --privileged 2>&1)" && ok=$((ok+1))
+  grep -q 'violates PodSecurity "restricted' <<<"$("$kubectl" run p2 -n tenant-a --image=busybox --dry-run=server 2>&1)" && ok=$((ok+1))
   "$kubectl" run p3 -n tenant-a --image=busybox --dry-run=server --overrides='{"spec":{"securityContext":{"runAsNonRoot":true,"runAsUser":1000,"seccompProfile":{"type":"RuntimeDefault"}},"containers":[{"name":"p3","image":"busybox","securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}}]}}' >/dev/null 2>&1 && ok=$((ok+1))
   echo $ok
 }
