@@ -109,7 +109,7 @@ impl Manifest {
 
     /// The last value given for a flag (later occurrences win, as with pflag).
     pub fn flag(&self, name: &str) -> Option<Flag> {
-        self.flags().into_iter().filter(|f| f.name == name).last()
+        self.flags().into_iter().rfind(|f| f.name == name)
     }
 
     pub fn mounts(&self) -> Vec<Mount> {

@@ -158,7 +158,7 @@ pub async fn can_i(probe: &CanIProbe, backend: &dyn Backend) -> Finding {
             Finding::passed_if(
                 allowed == probe.allowed,
                 format!("can {question}: {}{why}", word(allowed)),
-                format!("{}", word(probe.allowed)),
+                word(probe.allowed).to_string(),
             )
         }
         Err(err) => api_error(err, backend, "creating a SubjectAccessReview").await,

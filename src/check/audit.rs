@@ -109,16 +109,14 @@ pub fn judge(events: &[Value], probe: &AuditLogProbe) -> Finding {
     if events.is_empty() {
         return Finding::fail(format!("no audit event for {what}"), expected);
     }
-    if let Some(level) = &probe.level {
-        if let Some(wrong) = events.iter().find(|e| e["level"].as_str() != Some(level.as_str())) {
+    if let Some(level) = &probe.level
+        && let Some(wrong) = events.iter().find(|e| e["level"].as_str() != Some(level.as_str())) {
             return Finding::fail(format!("an event for {what} at level {}", wrong["level"].as_str().unwrap_or("?")), expected);
         }
-    }
-    if let Some(secret) = &probe.never_contains {
-        if events.iter().any(|e| e.to_string().contains(secret.as_str())) {
+    if let Some(secret) = &probe.never_contains
+        && events.iter().any(|e| e.to_string().contains(secret.as_str())) {
             return Finding::fail(format!("an event for {what} contains the secret value"), format!("{expected}, never containing the value"));
         }
-    }
     Finding::pass(format!("{} audit event(s) for {what}", events.len()), expected)
 }
 

@@ -27,7 +27,7 @@ fn judge(key: &str, bytes: &[u8], providers: &[String]) -> Finding {
         let head: String = String::from_utf8_lossy(&bytes[..bytes.len().min(24)]).chars().filter(|c| !c.is_control()).collect();
         format!("{key} is stored encrypted by {provider} ({head}…)")
     };
-    Finding::passed_if(providers.iter().any(|p| *p == provider), observed, expected)
+    Finding::passed_if(providers.contains(&provider), observed, expected)
 }
 
 pub async fn etcd_value(probe: &EtcdValueProbe, backend: &dyn Backend) -> Finding {

@@ -19,7 +19,7 @@ pub async fn read_manifest(backend: &dyn Backend, component: &str) -> Result<Man
     match backend.read_file(&node, &path).await {
         Ok(Some(bytes)) => Manifest::parse(&shown, &String::from_utf8_lossy(&bytes))
             .map_err(|e| Finding::fail(e.to_string(), format!("a valid static pod manifest at {shown}"))),
-        Ok(None) => Err(Finding::fail(format!("{shown} does not exist on {node}"), format!("{shown}"))),
+        Ok(None) => Err(Finding::fail(format!("{shown} does not exist on {node}"), shown.to_string())),
         Err(e) => Err(Finding::error(format!("reading {shown}: {e}"), format!("{shown} readable"))),
     }
 }
@@ -155,16 +155,14 @@ async fn one_node_file(probe: &NodeFileProbe, backend: &dyn Backend, node: &str)
     if probe.absent {
         return Finding::fail(format!("{subject} exists"), format!("{subject} absent"));
     }
-    if let Some(max) = probe.max_mode {
-        if stat.mode & !max & 0o7777 != 0 {
+    if let Some(max) = probe.max_mode
+        && stat.mode & !max & 0o7777 != 0 {
             return Finding::fail(format!("{subject} has mode {:o}", stat.mode), format!("mode {max:o} or stricter"));
         }
-    }
-    if let Some(owner) = probe.owner {
-        if stat.uid != owner {
+    if let Some(owner) = probe.owner
+        && stat.uid != owner {
             return Finding::fail(format!("{subject} is owned by uid {}", stat.uid), format!("owner uid {owner}"));
         }
-    }
     if probe.fields.is_empty() {
         return Finding::pass(format!("{subject} exists with mode {:o}", stat.mode), format!("{subject} to exist"));
     }

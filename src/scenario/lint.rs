@@ -116,7 +116,7 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
 
     // Params used in templates are defined.
     let defined: BTreeSet<&str> = scenario.params.keys().map(String::as_str).collect();
-    let mut report_undefined = |file: &str, body: &str, findings: &mut Vec<Located>| {
+    let report_undefined = |file: &str, body: &str, findings: &mut Vec<Located>| {
         for (index, line) in body.lines().enumerate() {
             for captures in template_variable().captures_iter(line) {
                 let name = captures.get(1).or_else(|| captures.get(2)).expect("one group matches");
@@ -164,11 +164,10 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
     }
 
     // Everything renders (catches template syntax errors the regex cannot see).
-    if findings.is_empty() {
-        if let Err(err) = source.render(&BTreeMap::new()) {
+    if findings.is_empty()
+        && let Err(err) = source.render(&BTreeMap::new()) {
             findings.push(at(1, 1, err.to_string()));
         }
-    }
     findings
 }
 

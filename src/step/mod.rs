@@ -298,11 +298,10 @@ async fn wait_for(backend: &dyn Backend, wait: &WaitFor) -> Result<(), String> {
             let client = backend.client().await.map_err(|e| e.to_string())?;
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
-                if let Ok((api, _)) = dynamic_api(&client, &target.api_version, &target.kind, target.namespace.as_deref()).await {
-                    if api.get_opt(&target.name).await.map_err(|e| e.to_string())?.is_some() {
+                if let Ok((api, _)) = dynamic_api(&client, &target.api_version, &target.kind, target.namespace.as_deref()).await
+                    && api.get_opt(&target.name).await.map_err(|e| e.to_string())?.is_some() {
                         return Ok(());
                     }
-                }
                 if Instant::now() > deadline {
                     return Err(format!("{} did not appear within 60s", object_name(target)));
                 }

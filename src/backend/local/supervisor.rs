@@ -273,11 +273,10 @@ impl ApiServerEpoch {
             self.hash = current;
         }
         for want in desired.values_mut() {
-            if let Desired::Run { plan, hash } = want {
-                if plan.pod.starts_with("kube-controller-manager") || plan.pod.starts_with("kube-scheduler") {
+            if let Desired::Run { plan, hash } = want
+                && (plan.pod.starts_with("kube-controller-manager") || plan.pod.starts_with("kube-scheduler")) {
                     hash.push_str(&format!("+api{}", self.epoch));
                 }
-            }
         }
     }
 }
