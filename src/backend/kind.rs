@@ -27,6 +27,7 @@ pub struct KindBackend {
     backups: PathBuf,
     docker: PathBuf,
     kind: PathBuf,
+    clients: super::ClientCache,
 }
 
 impl KindBackend {
@@ -36,7 +37,7 @@ impl KindBackend {
 
     /// With explicit tool paths (tests put recording fakes here).
     pub fn with_tools(data_dir: &Path, docker: PathBuf, kind: PathBuf) -> Self {
-        KindBackend { dir: data_dir.join("kind"), backups: data_dir.join("backups"), docker, kind }
+        KindBackend { dir: data_dir.join("kind"), backups: data_dir.join("backups"), docker, kind, clients: Default::default() }
     }
 
     fn config_path(&self) -> PathBuf {
@@ -286,7 +287,8 @@ impl Backend for KindBackend {
     }
 
     async fn client(&self) -> Result<kube::Client> {
-        super::client_from_kubeconfig(&self.kubeconfig_path(), "kind").await
+        let path = self.kubeconfig_path();
+        self.clients.get_or_build(&path, || super::client_from_kubeconfig(&path, "kind")).await
     }
 
     fn nodes(&self) -> Vec<String> {

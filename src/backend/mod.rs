@@ -287,3 +287,33 @@ pub async fn client_from_kubeconfig(path: &Path, backend: &str) -> Result<kube::
     config.read_timeout = Some(std::time::Duration::from_secs(15));
     Ok(kube::Client::try_from(config)?)
 }
+
+/// One client per kubeconfig file, reused while the file is unchanged: every check asks for a
+/// client, and a fresh one costs a TLS handshake. A recreated cluster rewrites the file, which
+/// retires the old client.
+#[derive(Default)]
+pub struct ClientCache(std::sync::Mutex<Option<(std::time::SystemTime, u64, kube::Client)>>);
+
+impl ClientCache {
+    pub async fn get_or_build<F, Fut>(&self, path: &Path, build: F) -> Result<kube::Client>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<kube::Client>>,
+    {
+        let stamp = std::fs::metadata(path)
+            .ok()
+            .map(|m| (m.modified().unwrap_or(std::time::UNIX_EPOCH), m.len()));
+        if let (Some((modified, len)), Some((cached_modified, cached_len, client))) =
+            (stamp, self.0.lock().expect("client cache lock").as_ref())
+        {
+            if modified == *cached_modified && len == *cached_len {
+                return Ok(client.clone());
+            }
+        }
+        let client = build().await?;
+        if let Some((modified, len)) = stamp {
+            *self.0.lock().expect("client cache lock") = Some((modified, len, client.clone()));
+        }
+        Ok(client)
+    }
+}

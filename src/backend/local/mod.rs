@@ -49,11 +49,17 @@ pub struct LocalBackend {
     paths: ClusterPaths,
     supervisor_exe: Option<PathBuf>,
     owner_pid: Option<u32>,
+    clients: super::ClientCache,
 }
 
 impl LocalBackend {
     pub fn new(data_dir: &Path) -> Self {
-        LocalBackend { paths: ClusterPaths::new(data_dir.join("local")), supervisor_exe: None, owner_pid: None }
+        LocalBackend {
+            paths: ClusterPaths::new(data_dir.join("local")),
+            supervisor_exe: None,
+            owner_pid: None,
+            clients: super::ClientCache::default(),
+        }
     }
 
     /// The executable `up` runs as `EXE __local-supervisor --cluster-dir DIR` (default: `$CKSLAB_EXE`,
@@ -504,7 +510,8 @@ impl Backend for LocalBackend {
         if !self.kubeconfig_path().exists() {
             return Err(BackendError::NoCluster { backend: "local".into() });
         }
-        bootstrap::client_from(&self.kubeconfig_path()).await
+        let path = self.kubeconfig_path();
+        self.clients.get_or_build(&path, || bootstrap::client_from(&path)).await
     }
 
     fn nodes(&self) -> Vec<String> {
