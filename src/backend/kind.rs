@@ -44,7 +44,8 @@ impl KindBackend {
         self.dir.join("cluster.yaml")
     }
 
-    fn created_by_us(&self) -> bool {
+    /// True when this data dir records a kind cluster that ckslab created.
+    pub fn created_by_us(&self) -> bool {
         self.dir.join(MARKER).exists()
     }
 

@@ -237,6 +237,19 @@ pub async fn detect() -> BackendKind {
     }
 }
 
+/// The backend for commands run against `data_dir`: the one whose cluster is there when only
+/// one is, so `grade` and `reset` act on the lab the learner made (and skip the Docker probe);
+/// else the best one this machine offers.
+pub async fn detect_for(data_dir: &Path) -> BackendKind {
+    let kind = kind::KindBackend::new(data_dir).created_by_us();
+    let local = local::LocalBackend::new(data_dir).created_by_us();
+    match (kind, local) {
+        (true, false) => BackendKind::Kind,
+        (false, true) => BackendKind::Local,
+        _ => detect().await,
+    }
+}
+
 /// Where ckslab keeps clusters, history and backups (`$CKSLAB_HOME`, else the user data dir).
 pub fn data_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CKSLAB_HOME") {
@@ -315,5 +328,23 @@ impl ClientCache {
             *self.0.lock().expect("client cache lock") = Some((modified, len, client.clone()));
         }
         Ok(client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn commands_follow_the_cluster_the_data_dir_holds() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join("local")).unwrap();
+        std::fs::write(local::LocalBackend::new(home.path()).cluster_dir().join(".ckslab-cluster"), "").unwrap();
+        assert_eq!(detect_for(home.path()).await, BackendKind::Local);
+
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join("kind")).unwrap();
+        std::fs::write(home.path().join("kind/.created-by-ckslab"), "ckslab").unwrap();
+        assert_eq!(detect_for(home.path()).await, BackendKind::Kind);
     }
 }

@@ -124,7 +124,7 @@ impl Context {
     pub async fn backend_kind(&self) -> BackendKind {
         match self.backend_choice {
             Some(kind) => kind,
-            None => backend::detect().await,
+            None => backend::detect_for(&self.home).await,
         }
     }
 

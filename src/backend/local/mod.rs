@@ -77,6 +77,11 @@ impl LocalBackend {
     }
 
     /// `data_dir/local`.
+    /// True when this data dir holds a local cluster that ckslab created (running or not).
+    pub fn created_by_us(&self) -> bool {
+        self.paths.marker().exists()
+    }
+
     pub fn cluster_dir(&self) -> &Path {
         &self.paths.dir
     }
