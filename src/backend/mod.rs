@@ -318,10 +318,10 @@ impl ClientCache {
             .map(|m| (m.modified().unwrap_or(std::time::UNIX_EPOCH), m.len()));
         if let (Some((modified, len)), Some((cached_modified, cached_len, client))) =
             (stamp, self.0.lock().expect("client cache lock").as_ref())
+            && modified == *cached_modified
+            && len == *cached_len
         {
-            if modified == *cached_modified && len == *cached_len {
-                return Ok(client.clone());
-            }
+            return Ok(client.clone());
         }
         let client = build().await?;
         if let Some((modified, len)) = stamp {

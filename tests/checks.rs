@@ -1,0 +1,397 @@
+//! Every probe type against fixtures: a backend whose node files and command outputs are
+//! fixed, and whose kube client talks to an in-process fake API server (a `tower` service
+//! answering discovery, objects, SubjectAccessReviews and dry-run creates from a table). Each
+//! test shows a pass and the near miss, and what the near miss says it observed.
+//! (etcd-value, audit-log and certificate probes have fixture tests beside their code, and every
+//! probe runs against a real control plane in tests/local_backend.rs and the scenario proofs.)
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use ckslab::backend::{
+    Backend, BackendError, Capabilities, Capability, ClusterStatus, ExecOutput, FileStat, Progress,
+};
+use ckslab::check::{self, Outcome, Verdict};
+use ckslab::scenario::CheckSpec;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+const CP: &str = "ckslab-control-plane";
+const WORKER: &str = "ckslab-worker";
+
+/// Answers one API request: (method, path with query, body) -> (status, JSON body).
+type ApiTable = dyn Fn(&str, &str, &Value) -> (u16, Value) + Send + Sync;
+
+/// Node files by (node, path).
+type Files = HashMap<(String, PathBuf), (Vec<u8>, FileStat)>;
+
+struct Fixture {
+    files: Mutex<Files>,
+    commands: HashMap<String, ExecOutput>,
+    api: Arc<ApiTable>,
+    /// Every API request seen, as "METHOD path?query body".
+    requests: Arc<Mutex<Vec<String>>>,
+    api_down: bool,
+}
+
+impl Fixture {
+    fn new(api: impl Fn(&str, &str, &Value) -> (u16, Value) + Send + Sync + 'static) -> Fixture {
+        Fixture {
+            files: Mutex::default(),
+            commands: HashMap::new(),
+            api: Arc::new(api),
+            requests: Arc::default(),
+            api_down: false,
+        }
+    }
+
+    fn no_api() -> Fixture {
+        Fixture::new(|_, path, _| (404, status_body(404, &format!("no fixture for {path}"))))
+    }
+
+    fn file(self, node: &str, path: &str, contents: &str, mode: u32, uid: u32) -> Fixture {
+        let stat = FileStat { mode, uid, gid: uid, is_dir: false };
+        self.files.lock().unwrap().insert((node.into(), path.into()), (contents.as_bytes().to_vec(), stat));
+        self
+    }
+
+    fn command(mut self, argv: &str, code: i32, stdout: &str) -> Fixture {
+        self.commands.insert(argv.into(), ExecOutput { code, stdout: stdout.into(), stderr: String::new() });
+        self
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    async fn grade(&self, yaml: &str) -> Verdict {
+        let spec: CheckSpec = serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("check fixture: {e}\n{yaml}"));
+        check::run(&spec, self).await
+    }
+}
+
+fn status_body(code: u16, message: &str) -> Value {
+    let reason = if code == 404 { "NotFound" } else { "Forbidden" };
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "message": message, "reason": reason})
+}
+
+#[async_trait]
+impl Backend for Fixture {
+    fn name(&self) -> &'static str {
+        "fixture"
+    }
+    fn capabilities(&self) -> Capabilities {
+        [Capability::Api, Capability::ControlPlaneFiles, Capability::KubeletConfig].into_iter().collect()
+    }
+    async fn up(&self, _: &dyn Progress) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn down(&self, _: &dyn Progress) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn status(&self) -> Result<ClusterStatus, BackendError> {
+        Err(BackendError::Other("not in fixtures".into()))
+    }
+    fn kubeconfig_path(&self) -> PathBuf {
+        PathBuf::from("/nonexistent/kubeconfig")
+    }
+    async fn client(&self) -> Result<kube::Client, BackendError> {
+        let (api, requests, down) = (self.api.clone(), self.requests.clone(), self.api_down);
+        let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+            let (api, requests) = (api.clone(), requests.clone());
+            async move {
+                if down {
+                    return Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"));
+                }
+                let method = request.method().to_string();
+                let uri = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                let bytes = request.into_body().collect().await.unwrap().to_bytes();
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                requests.lock().unwrap().push(format!("{method} {uri} {body}"));
+                let (code, answer) = api(&method, &uri, &body);
+                let response = http::Response::builder()
+                    .status(code)
+                    .header("content-type", "application/json")
+                    .body(kube::client::Body::from(serde_json::to_vec(&answer).unwrap()))
+                    .unwrap();
+                Ok::<_, std::io::Error>(response)
+            }
+        });
+        Ok(kube::Client::new(service, "default"))
+    }
+    fn nodes(&self) -> Vec<String> {
+        vec![CP.into(), WORKER.into()]
+    }
+    fn control_plane(&self) -> String {
+        CP.into()
+    }
+    fn node_shell_hint(&self, node: &str) -> String {
+        format!("shell on {node}")
+    }
+    async fn read_file(&self, node: &str, path: &Path) -> Result<Option<Vec<u8>>, BackendError> {
+        Ok(self.files.lock().unwrap().get(&(node.to_string(), path.to_path_buf())).map(|(b, _)| b.clone()))
+    }
+    async fn write_file(&self, node: &str, path: &Path, contents: &[u8], mode: u32) -> Result<(), BackendError> {
+        let stat = FileStat { mode, uid: 0, gid: 0, is_dir: false };
+        self.files.lock().unwrap().insert((node.into(), path.into()), (contents.to_vec(), stat));
+        Ok(())
+    }
+    async fn remove_file(&self, node: &str, path: &Path) -> Result<(), BackendError> {
+        self.files.lock().unwrap().remove(&(node.to_string(), path.to_path_buf()));
+        Ok(())
+    }
+    async fn stat_file(&self, node: &str, path: &Path) -> Result<Option<FileStat>, BackendError> {
+        let files = self.files.lock().unwrap();
+        if let Some((_, stat)) = files.get(&(node.to_string(), path.to_path_buf())) {
+            return Ok(Some(*stat));
+        }
+        // A folder exists when a file below it does.
+        let is_dir = files.keys().any(|(n, p)| n == node && p.starts_with(path));
+        Ok(is_dir.then_some(FileStat { mode: 0o755, uid: 0, gid: 0, is_dir: true }))
+    }
+    async fn exec(&self, _node: &str, argv: &[String]) -> Result<ExecOutput, BackendError> {
+        self.commands.get(&argv.join(" ")).cloned().ok_or_else(|| BackendError::Other(format!("no fixture for `{}`", argv.join(" "))))
+    }
+    async fn etcd_get(&self, _key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        Ok(None)
+    }
+    async fn component_logs(&self, _component: &str, _lines: usize) -> Result<String, BackendError> {
+        Ok(if self.api_down { "E1123 run.go:72] open /etc/kubernetes/enc/enc.yaml: no such file or directory\n".into() } else { String::new() })
+    }
+}
+
+const APISERVER: &str = "/etc/kubernetes/manifests/kube-apiserver.yaml";
+
+fn apiserver_manifest(extra_flags: &[&str]) -> String {
+    let mut flags = vec![
+        "--advertise-address=172.18.0.2",
+        "--enable-admission-plugins=NodeRestriction",
+        "--authorization-mode=Node,RBAC",
+        "--etcd-servers=https://127.0.0.1:2379",
+    ];
+    flags.extend_from_slice(extra_flags);
+    let command: String = flags.iter().map(|f| format!("    - {f}\n")).collect();
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: kube-apiserver
+  namespace: kube-system
+spec:
+  containers:
+  - name: kube-apiserver
+    image: registry.k8s.io/kube-apiserver:v1.34.0
+    command:
+    - kube-apiserver
+{command}    volumeMounts:
+    - {{mountPath: /etc/kubernetes/pki, name: k8s-certs, readOnly: true}}
+    - {{mountPath: /etc/kubernetes/enc, name: enc, readOnly: true}}
+  volumes:
+  - {{name: k8s-certs, hostPath: {{path: /etc/kubernetes/pki, type: DirectoryOrCreate}}}}
+  - {{name: enc, hostPath: {{path: /etc/kubernetes/enc, type: DirectoryOrCreate}}}}
+"
+    )
+}
+
+fn assert_outcome(verdict: &Verdict, outcome: Outcome, observed_contains: &str) {
+    assert_eq!(verdict.outcome, outcome, "{verdict:#?}");
+    assert!(verdict.observed.contains(observed_contains), "observed {:?} lacks {observed_contains:?}", verdict.observed);
+}
+
+#[tokio::test]
+async fn component_flags_are_read_from_the_manifest_as_data() {
+    let enc = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc: {keys: [{name: k1, secret: c2VjcmV0}]}\n  - identity: {}\n";
+    let fixture = Fixture::no_api()
+        .file(CP, APISERVER, &apiserver_manifest(&["--encryption-provider-config=/etc/kubernetes/enc/enc.yaml", "--profiling", "--audit-policy-file=/etc/audit/policy.yaml"]), 0o600, 0)
+        .file(CP, "/etc/kubernetes/enc/enc.yaml", enc, 0o600, 0);
+
+    let equals = "{id: a, description: d, component-flag: {component: kube-apiserver, flag: authorization-mode, equals: 'Node,RBAC'}}";
+    assert_outcome(&fixture.grade(equals).await, Outcome::Pass, "--authorization-mode=Node,RBAC");
+    let includes = "{id: a, description: d, component-flag: {component: kube-apiserver, flag: enable-admission-plugins, includes: ImagePolicyWebhook}}";
+    let verdict = fixture.grade(includes).await;
+    assert_outcome(&verdict, Outcome::Fail, "kube-apiserver has --enable-admission-plugins=NodeRestriction");
+    assert_eq!(verdict.expected, "--enable-admission-plugins to include ImagePolicyWebhook");
+    // A bare boolean flag reads as true, so `--profiling` is not `--profiling=false`.
+    let profiling = "{id: a, description: d, component-flag: {component: kube-apiserver, flag: profiling, equals: 'false'}}";
+    assert_outcome(&fixture.grade(profiling).await, Outcome::Fail, "--profiling=true");
+    let absent = "{id: a, description: d, component-flag: {component: kube-apiserver, flag: anonymous-auth, absent: true}}";
+    assert_outcome(&fixture.grade(absent).await, Outcome::Pass, "has no --anonymous-auth");
+
+    // The flag's file must be visible inside the container, through a hostPath volume.
+    let mounted = "{id: a, description: d, component-flag: {component: kube-apiserver, flag: encryption-provider-config, file-mounted: true}}";
+    assert_outcome(&fixture.grade(mounted).await, Outcome::Pass, "mounted from the node's /etc/kubernetes/enc/enc.yaml");
+    let unmounted = "{id: a, description: d, component-flag: {component: kube-apiserver, flag: audit-policy-file, file-mounted: true}}";
+    assert_outcome(&fixture.grade(unmounted).await, Outcome::Fail, "no volume mount covers /etc/audit/policy.yaml");
+
+    // The file the flag names, parsed: the first provider is what encrypts.
+    let fields = "{id: a, description: d, component-flag: {component: kube-apiserver, flag: encryption-provider-config, present: true, file-fields: [{path: '$.resources[0].providers[0].aescbc', present: true}]}}";
+    assert_outcome(&fixture.grade(fields).await, Outcome::Pass, "");
+    let identity_first = "{id: a, description: d, component-flag: {component: kube-apiserver, flag: encryption-provider-config, present: true, file-fields: [{path: '$.resources[0].providers[0].identity', present: true}]}}";
+    assert_eq!(fixture.grade(identity_first).await.outcome, Outcome::Fail);
+
+    // A manifest that does not parse is a failure that says so, not a crash.
+    let broken = Fixture::no_api().file(CP, APISERVER, "apiVersion: v1\nkind: Pod\nspec: [unclosed\n", 0o600, 0);
+    let verdict = broken.grade(equals).await;
+    assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:#?}");
+    assert!(verdict.observed.contains("kube-apiserver.yaml"), "{verdict:#?}");
+    let missing = Fixture::no_api().grade(equals).await;
+    assert_outcome(&missing, Outcome::Fail, "does not exist on ckslab-control-plane");
+}
+
+#[tokio::test]
+async fn kubelet_config_and_node_files_are_parsed_and_stat_ed() {
+    let kubelet = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  anonymous: {enabled: true}\nreadOnlyPort: 0\n";
+    let fixture = Fixture::no_api()
+        .file(CP, "/var/lib/kubelet/config.yaml", kubelet, 0o644, 0)
+        .file(WORKER, "/var/lib/kubelet/config.yaml", kubelet, 0o644, 0)
+        .file(CP, "/etc/kubernetes/admin.conf", "apiVersion: v1\nkind: Config\n", 0o644, 1000);
+
+    let anonymous = "{id: a, description: d, kubelet-config: {node: all, fields: [{path: '$.authentication.anonymous.enabled', equals: false}]}}";
+    let verdict = fixture.grade(anonymous).await;
+    assert_outcome(&verdict, Outcome::Fail, "true");
+    let read_only = "{id: a, description: d, kubelet-config: {node: worker, fields: [{path: '$.readOnlyPort', equals: 0}]}}";
+    assert_eq!(fixture.grade(read_only).await.outcome, Outcome::Pass);
+
+    let mode = "{id: a, description: d, node-file: {path: /etc/kubernetes/admin.conf, max-mode: 0o600}}";
+    assert_outcome(&fixture.grade(mode).await, Outcome::Fail, "has mode 644");
+    let owner = "{id: a, description: d, node-file: {path: /etc/kubernetes/admin.conf, owner: 0}}";
+    assert_outcome(&fixture.grade(owner).await, Outcome::Fail, "owned by uid 1000");
+    let fields = "{id: a, description: d, node-file: {path: /etc/kubernetes/admin.conf, fields: [{path: '$.kind', equals: Config}]}}";
+    assert_eq!(fixture.grade(fields).await.outcome, Outcome::Pass);
+    let absent = "{id: a, description: d, node-file: {path: /etc/kubernetes/admin.conf, absent: true}}";
+    assert_outcome(&fixture.grade(absent).await, Outcome::Fail, "exists");
+    let missing = "{id: a, description: d, node-file: {path: /var/log/kubernetes/audit/audit.log}}";
+    assert_outcome(&fixture.grade(missing).await, Outcome::Fail, "does not exist");
+}
+
+#[tokio::test]
+async fn node_commands_are_judged_by_exit_code_and_output() {
+    let fixture = Fixture::no_api()
+        .command("crictl info", 0, "{\"config\": {\"containerd\": {\"runtimes\": {\"runc\": {}}}}}")
+        .command("test -e /run/runsc", 1, "");
+    let runtime = "{id: a, description: d, command: {node: control-plane, command: [crictl, info], exit-code: 0, stdout-matches: runsc}}";
+    assert_outcome(&fixture.grade(runtime).await, Outcome::Fail, "`crictl info` on ckslab-control-plane exited 0");
+    let exits = "{id: a, description: d, command: {node: control-plane, command: [test, -e, /run/runsc], exit-code: 1}}";
+    assert_eq!(fixture.grade(exits).await.outcome, Outcome::Pass);
+    let not_matches = "{id: a, description: d, command: {node: control-plane, command: [crictl, info], stdout-not-matches: runsc}}";
+    assert_eq!(fixture.grade(not_matches).await.outcome, Outcome::Pass);
+    let unknown = "{id: a, description: d, command: {node: control-plane, command: ['false']}}";
+    assert_eq!(fixture.grade(unknown).await.outcome, Outcome::Error, "a command that cannot run is an error, not a fail");
+}
+
+fn core_discovery() -> Value {
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": [
+        {"name": "serviceaccounts", "singularName": "serviceaccount", "namespaced": true, "kind": "ServiceAccount", "verbs": ["create", "get", "list"]},
+        {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": ["create", "get", "list"]},
+        {"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": ["get", "list"]}
+    ]})
+}
+
+fn cluster_api(method: &str, path: &str, body: &Value) -> (u16, Value) {
+    let sa = |name: &str, automount: bool| json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": "team"}, "automountServiceAccountToken": automount});
+    match (method, path.split('?').next().unwrap()) {
+        ("GET", "/api/v1") => (200, core_discovery()),
+        ("GET", "/apis/node.k8s.io/v1") => (404, status_body(404, "the server could not find the requested resource")),
+        ("GET", "/api/v1/namespaces/team/serviceaccounts/default") => (200, sa("default", false)),
+        ("GET", "/api/v1/namespaces/team/serviceaccounts/builder") => (200, sa("builder", true)),
+        ("GET", p) if p.starts_with("/api/v1/namespaces/team/serviceaccounts/") => (404, status_body(404, "not found")),
+        ("GET", "/api/v1/namespaces/team/pods") => (200, json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+            {"metadata": {"name": "web-1", "namespace": "team"}, "spec": {"runtimeClassName": "gvisor", "containers": []}},
+            {"metadata": {"name": "web-2", "namespace": "team"}, "spec": {"containers": []}}
+        ]})),
+        ("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews") => {
+            let attrs = &body["spec"]["resourceAttributes"];
+            let allowed = attrs["resource"] == "configmaps" && attrs["namespace"] == "team" && attrs["verb"] == "list";
+            let reason = if allowed { "RBAC: allowed by RoleBinding \"reader/team\"" } else { "" };
+            (201, json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": body["spec"], "status": {"allowed": allowed, "reason": reason}}))
+        }
+        ("POST", "/api/v1/namespaces/team/pods") => {
+            if body["spec"]["containers"][0]["securityContext"]["privileged"] == true {
+                (403, status_body(403, "pods \"probe\" is forbidden: violates PodSecurity \"restricted:latest\": privileged (container \"c\" must not set securityContext.privileged=true)"))
+            } else {
+                (201, body.clone())
+            }
+        }
+        _ => (404, status_body(404, &format!("no fixture for {method} {path}"))),
+    }
+}
+
+#[tokio::test]
+async fn objects_are_found_through_discovery_and_their_fields_compared() {
+    let fixture = Fixture::new(cluster_api);
+    let automount = "{id: a, description: d, object: {kind: ServiceAccount, namespace: team, name: default, fields: [{path: '$.automountServiceAccountToken', equals: false}]}}";
+    assert_eq!(fixture.grade(automount).await.outcome, Outcome::Pass);
+    let still_on = "{id: a, description: d, object: {kind: ServiceAccount, namespace: team, name: builder, fields: [{path: '$.automountServiceAccountToken', equals: false}]}}";
+    assert_outcome(&fixture.grade(still_on).await, Outcome::Fail, "true");
+    let missing = "{id: a, description: d, object: {kind: ServiceAccount, namespace: team, name: ghost}}";
+    assert_outcome(&fixture.grade(missing).await, Outcome::Fail, "ServiceAccount team/ghost does not exist");
+    let gone = "{id: a, description: d, object: {kind: ServiceAccount, namespace: team, name: ghost, absent: true}}";
+    assert_eq!(fixture.grade(gone).await.outcome, Outcome::Pass);
+    // A kind the API does not serve (a CRD not installed) means the object cannot exist.
+    let no_kind = "{id: a, description: d, object: {api-version: node.k8s.io/v1, kind: RuntimeClass, name: gvisor}}";
+    assert_outcome(&fixture.grade(no_kind).await, Outcome::Fail, "the API has no kind RuntimeClass");
+
+    let every_pod = "{id: a, description: d, objects: {kind: Pod, namespace: team, fields: [{path: '$.spec.runtimeClassName', equals: gvisor}]}}";
+    let verdict = fixture.grade(every_pod).await;
+    assert_outcome(&verdict, Outcome::Fail, "web-2");
+    let at_least_three = "{id: a, description: d, objects: {kind: Pod, namespace: team, min: 3, fields: []}}";
+    assert_outcome(&fixture.grade(at_least_three).await, Outcome::Fail, "2 Pod in team found");
+}
+
+#[tokio::test]
+async fn can_i_asks_a_subject_access_review_with_the_service_account_groups() {
+    let fixture = Fixture::new(cluster_api);
+    let list = "{id: a, description: d, can-i: {user: 'system:serviceaccount:team:reader', verb: list, resource: configmaps, namespace: team, allowed: true}}";
+    assert_outcome(&fixture.grade(list).await, Outcome::Pass, "allowed (RBAC: allowed by RoleBinding \"reader/team\")");
+    let secrets = "{id: a, description: d, can-i: {user: 'system:serviceaccount:team:reader', verb: get, resource: secrets, namespace: team, allowed: true}}";
+    let verdict = fixture.grade(secrets).await;
+    assert_outcome(&verdict, Outcome::Fail, "can system:serviceaccount:team:reader get secrets in team: denied");
+    assert_eq!(verdict.expected, "allowed");
+    let review = fixture.requests().into_iter().find(|r| r.starts_with("POST /apis/authorization.k8s.io/v1/subjectaccessreviews")).unwrap();
+    for group in ["system:serviceaccounts", "system:serviceaccounts:team", "system:authenticated"] {
+        assert!(review.contains(&format!("\"{group}\"")), "the review carries {group}: {review}");
+    }
+}
+
+#[tokio::test]
+async fn admission_is_probed_with_a_server_side_dry_run() {
+    let fixture = Fixture::new(cluster_api);
+    let pod = |privileged: bool| {
+        format!("{{apiVersion: v1, kind: Pod, metadata: {{name: probe, namespace: team}}, spec: {{containers: [{{name: c, image: busybox, securityContext: {{privileged: {privileged}}}}}]}}}}")
+    };
+    let denied = format!("id: a\ndescription: d\nadmission:\n  allowed: false\n  reason: 'violates PodSecurity \"restricted'\n  object: \"{}\"\n", pod(true).replace('"', "\\\""));
+    assert_outcome(&fixture.grade(&denied).await, Outcome::Pass, "denied (403)");
+    let wrong_reason = denied.replace("restricted'", "baseline'");
+    assert_eq!(fixture.grade(&wrong_reason).await.outcome, Outcome::Fail, "denied for another reason is not the asked denial");
+    let admitted_when_denial_expected = format!("id: a\ndescription: d\nadmission:\n  allowed: false\n  object: \"{}\"\n", pod(false));
+    assert_outcome(&fixture.grade(&admitted_when_denial_expected).await, Outcome::Fail, "Pod team/probe was admitted");
+    let allowed = format!("id: a\ndescription: d\nadmission:\n  allowed: true\n  object: \"{}\"\n", pod(false));
+    assert_eq!(fixture.grade(&allowed).await.outcome, Outcome::Pass);
+    let creates: Vec<String> = fixture.requests().into_iter().filter(|r| r.starts_with("POST /api/v1/namespaces/team/pods")).collect();
+    assert_eq!(creates.len(), 4);
+    assert!(creates.iter().all(|r| r.contains("dryRun=All")), "never a real create: {creates:?}");
+}
+
+#[tokio::test]
+async fn any_of_and_all_of_combine_probes() {
+    let fixture = Fixture::no_api().file(CP, APISERVER, &apiserver_manifest(&[]), 0o600, 0);
+    let any = "{id: a, description: d, any-of: [{component-flag: {component: kube-apiserver, flag: anonymous-auth, equals: 'false'}}, {component-flag: {component: kube-apiserver, flag: authorization-mode, includes: RBAC}}]}";
+    assert_eq!(fixture.grade(any).await.outcome, Outcome::Pass);
+    let all = "{id: a, description: d, all-of: [{component-flag: {component: kube-apiserver, flag: anonymous-auth, equals: 'false'}}, {component-flag: {component: kube-apiserver, flag: authorization-mode, includes: RBAC}}]}";
+    assert_outcome(&fixture.grade(all).await, Outcome::Fail, "--anonymous-auth");
+}
+
+#[tokio::test]
+async fn an_unreachable_api_server_is_an_error_that_shows_its_last_log_line() {
+    let mut fixture = Fixture::new(cluster_api);
+    fixture.api_down = true;
+    let list = "{id: a, description: d, can-i: {user: alice, verb: list, resource: pods, allowed: false}}";
+    let verdict = fixture.grade(list).await;
+    assert_outcome(&verdict, Outcome::Error, "enc.yaml: no such file or directory");
+
+    // A check that needs what the backend lacks is skipped, and says so.
+    let needs_exec = "{id: a, description: d, requires: [pod-exec], command: {pod: team/web-1, command: [id]}}";
+    assert_outcome(&fixture.grade(needs_exec).await, Outcome::Skip, "the fixture backend lacks pod-exec");
+}
