@@ -14,7 +14,8 @@ pub fn save(backups: &Path, node: &str, path: &Path, contents: &[u8]) -> Result<
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent).map_err(|e| BackendError::io(format!("creating {}", parent.display()), e))?;
     }
-    std::fs::write(&target, contents).map_err(|e| BackendError::io(format!("writing backup {}", target.display()), e))?;
+    std::fs::write(&target, contents)
+        .map_err(|e| BackendError::io(format!("writing backup {}", target.display()), e))?;
     tracing::debug!(backup = %target.display(), "backed up {}:{}", node, path.display());
     Ok(target)
 }
@@ -24,7 +25,13 @@ mod tests {
     #[test]
     fn backups_keep_the_node_path() {
         let dir = tempfile::tempdir().unwrap();
-        let saved = super::save(dir.path(), "cp", std::path::Path::new("/etc/kubernetes/manifests/kube-apiserver.yaml"), b"old").unwrap();
+        let saved = super::save(
+            dir.path(),
+            "cp",
+            std::path::Path::new("/etc/kubernetes/manifests/kube-apiserver.yaml"),
+            b"old",
+        )
+        .unwrap();
         assert!(saved.starts_with(dir.path().join("cp/etc/kubernetes/manifests")));
         assert!(saved.file_name().unwrap().to_string_lossy().starts_with("kube-apiserver.yaml."));
         assert_eq!(std::fs::read(saved).unwrap(), b"old");

@@ -34,8 +34,13 @@ pub async fn examine() -> Vec<Finding> {
         Finding {
             ok: engine,
             name: "docker engine".into(),
-            detail: if engine { "answers `docker info`".into() } else { "no engine answers (kind backend unavailable)".into() },
-            fix: (!engine).then(|| "install and start Docker for the kind backend; the local backend works without it".into()),
+            detail: if engine {
+                "answers `docker info`".into()
+            } else {
+                "no engine answers (kind backend unavailable)".into()
+            },
+            fix: (!engine)
+                .then(|| "install and start Docker for the kind backend; the local backend works without it".into()),
         },
         tool("kind", "go install sigs.k8s.io/kind@v0.30.0 (kind backend only)"),
         tool("bwrap", "apt-get install bubblewrap (local backend)"),
@@ -45,15 +50,22 @@ pub async fn examine() -> Vec<Finding> {
     findings.push(Finding {
         ok: missing.is_empty(),
         name: "local backend binaries".into(),
-        detail: if missing.is_empty() { dir.display().to_string() } else { format!("missing in {}: {}", dir.display(), missing.join(", ")) },
-        fix: (!missing.is_empty()).then(|| "scripts/build-k8s.sh (needs Go; about 10 minutes once), or set CKSLAB_BIN_DIR".into()),
+        detail: if missing.is_empty() {
+            dir.display().to_string()
+        } else {
+            format!("missing in {}: {}", dir.display(), missing.join(", "))
+        },
+        fix: (!missing.is_empty())
+            .then(|| "scripts/build-k8s.sh (needs Go; about 10 minutes once), or set CKSLAB_BIN_DIR".into()),
     });
-    let kubectl = on_path("kubectl").or_else(|| dir.join("kubectl").is_file().then(|| dir.join("kubectl").display().to_string()));
+    let kubectl =
+        on_path("kubectl").or_else(|| dir.join("kubectl").is_file().then(|| dir.join("kubectl").display().to_string()));
     findings.push(Finding {
         ok: kubectl.is_some(),
         name: "kubectl".into(),
         detail: kubectl.unwrap_or_else(|| "not found".into()),
-        fix: Some(format!("add {} to PATH, or install kubectl", dir.display())).filter(|_| on_path("kubectl").is_none()),
+        fix: Some(format!("add {} to PATH, or install kubectl", dir.display()))
+            .filter(|_| on_path("kubectl").is_none()),
     });
     let apparmor = Path::new("/sys/module/apparmor").exists();
     findings.push(Finding {

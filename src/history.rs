@@ -97,7 +97,8 @@ impl History {
 
     /// A new start: the hint ladder starts again.
     pub fn record_start(&self, scenario: &str) -> Result<()> {
-        self.connection.execute("INSERT INTO starts (scenario, started_at) VALUES (?1, ?2)", params![scenario, now()])?;
+        self.connection
+            .execute("INSERT INTO starts (scenario, started_at) VALUES (?1, ?2)", params![scenario, now()])?;
         self.connection.execute("DELETE FROM hints WHERE scenario = ?1", [scenario])?;
         Ok(())
     }
@@ -121,7 +122,9 @@ impl History {
     }
 
     pub fn best_score(&self, scenario: &str) -> Result<Option<u32>> {
-        Ok(self.connection.query_row("SELECT MAX(score) FROM attempts WHERE scenario = ?1", [scenario], |r| r.get(0))?)
+        Ok(self
+            .connection
+            .query_row("SELECT MAX(score) FROM attempts WHERE scenario = ?1", [scenario], |r| r.get(0))?)
     }
 
     /// Newest first.
@@ -145,7 +148,10 @@ impl History {
     }
 
     pub fn has_attempt(&self, scenario: &str) -> Result<bool> {
-        Ok(self.connection.query_row("SELECT COUNT(*) FROM attempts WHERE scenario = ?1", [scenario], |r| r.get::<_, i64>(0))? > 0)
+        Ok(self
+            .connection
+            .query_row("SELECT COUNT(*) FROM attempts WHERE scenario = ?1", [scenario], |r| r.get::<_, i64>(0))?
+            > 0)
     }
 }
 
@@ -158,7 +164,15 @@ mod tests {
     use super::*;
 
     fn report(score: u32) -> Report {
-        Report { scenario: "s".into(), title: "S".into(), backend: "local".into(), verdicts: vec![], score, passed: score == 100, millis: 1 }
+        Report {
+            scenario: "s".into(),
+            title: "S".into(),
+            backend: "local".into(),
+            verdicts: vec![],
+            score,
+            passed: score == 100,
+            millis: 1,
+        }
     }
 
     #[test]

@@ -6,18 +6,18 @@
 //! ([`web`]) are thin layers over these.
 
 pub mod backend;
+pub mod backup;
 pub mod check;
+pub mod cli;
 pub mod curriculum;
+pub mod doctor;
+pub mod grade;
+pub mod history;
+pub mod lab;
 pub mod scenario;
 pub mod staticpod;
-pub mod backup;
 pub mod step;
 pub mod tools;
-pub mod grade;
-pub mod lab;
 pub mod verify;
-pub mod cli;
-pub mod doctor;
-pub mod history;
 pub mod web;
 pub mod webhook;

@@ -53,7 +53,8 @@ impl Manifest {
         let pod: Value = if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| parse_error(e.to_string()))?
         } else {
-            serde_saphyr::from_str(text).map_err(|e| parse_error(e.to_string().lines().next().unwrap_or("").to_string()))?
+            serde_saphyr::from_str(text)
+                .map_err(|e| parse_error(e.to_string().lines().next().unwrap_or("").to_string()))?
         };
         if pod.get("kind").and_then(Value::as_str) != Some("Pod") {
             return Err(parse_error("kind is not Pod".into()));
@@ -117,7 +118,9 @@ impl Manifest {
             .as_array()
             .map(|vs| {
                 vs.iter()
-                    .filter_map(|v| Some((v["name"].as_str()?.to_string(), v["hostPath"]["path"].as_str()?.to_string())))
+                    .filter_map(|v| {
+                        Some((v["name"].as_str()?.to_string(), v["hostPath"]["path"].as_str()?.to_string()))
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -295,7 +298,10 @@ spec:
         assert!(m.flag("profiling").is_none());
         // The edit round-trips through YAML.
         let again = Manifest::parse("m.yaml", &m.to_yaml()).unwrap();
-        assert_eq!(again.flag("enable-admission-plugins").unwrap().value.as_deref(), Some("NodeRestriction,ImagePolicyWebhook"));
+        assert_eq!(
+            again.flag("enable-admission-plugins").unwrap().value.as_deref(),
+            Some("NodeRestriction,ImagePolicyWebhook")
+        );
         assert_eq!(again.flag("authorization-mode").unwrap().value.as_deref(), Some("Node,RBAC"));
     }
 

@@ -39,17 +39,28 @@ fn summary(report: &Report) -> String {
     report
         .verdicts
         .iter()
-        .map(|v| format!("{}={}{}", v.id, v.outcome.as_str(), if v.outcome == Outcome::Pass { String::new() } else { format!(" ({})", v.observed) }))
+        .map(|v| {
+            format!(
+                "{}={}{}",
+                v.id,
+                v.outcome.as_str(),
+                if v.outcome == Outcome::Pass { String::new() } else { format!(" ({})", v.observed) }
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
 
 /// From a fresh start (reset, setup, break), apply `steps` and grade.
-async fn attempt(lab: &Lab, rendered: &Rendered, steps: &[Step], phase: &str, progress: &dyn Progress) -> Result<Report, String> {
+async fn attempt(
+    lab: &Lab,
+    rendered: &Rendered,
+    steps: &[Step],
+    phase: &str,
+    progress: &dyn Progress,
+) -> Result<Report, String> {
     lab.start(rendered, progress).await.map_err(|e| format!("starting the scenario: {e}"))?;
-    crate::step::run_steps(phase, steps, rendered, lab.backend.as_ref(), progress)
-        .await
-        .map_err(|e| e.to_string())?;
+    crate::step::run_steps(phase, steps, rendered, lab.backend.as_ref(), progress).await.map_err(|e| e.to_string())?;
     Ok(lab.grade(rendered, |_| {}).await)
 }
 
@@ -73,20 +84,39 @@ pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> 
         Ok(report) => Case {
             name: "broken state fails".into(),
             ok: !report.passed,
-            detail: if report.passed { format!("every check passed before any fix: {}", summary(&report)) } else { summary(&report) },
+            detail: if report.passed {
+                format!("every check passed before any fix: {}", summary(&report))
+            } else {
+                summary(&report)
+            },
             skipped: false,
             millis: started.elapsed().as_millis() as u64,
         },
-        Err(detail) => Case { name: "broken state fails".into(), ok: false, detail, skipped: false, millis: started.elapsed().as_millis() as u64 },
+        Err(detail) => Case {
+            name: "broken state fails".into(),
+            ok: false,
+            detail,
+            skipped: false,
+            millis: started.elapsed().as_millis() as u64,
+        },
     });
 
     for solution in &scenario.solutions {
         let started = Instant::now();
         progress.step(&format!("{}: solution {}", scenario.id, solution.name));
         let name = format!("solution {} passes", solution.name);
-        let case = match attempt(lab, rendered, &solution.steps, &format!("solution {}", solution.name), progress).await {
-            Ok(report) => Case { name, ok: report.passed, detail: summary(&report), skipped: false, millis: started.elapsed().as_millis() as u64 },
-            Err(detail) => Case { name, ok: false, detail, skipped: false, millis: started.elapsed().as_millis() as u64 },
+        let case = match attempt(lab, rendered, &solution.steps, &format!("solution {}", solution.name), progress).await
+        {
+            Ok(report) => Case {
+                name,
+                ok: report.passed,
+                detail: summary(&report),
+                skipped: false,
+                millis: started.elapsed().as_millis() as u64,
+            },
+            Err(detail) => {
+                Case { name, ok: false, detail, skipped: false, millis: started.elapsed().as_millis() as u64 }
+            }
         };
         cases.push(case);
     }
@@ -95,7 +125,8 @@ pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> 
         let started = Instant::now();
         progress.step(&format!("{}: wrong attempt {}", scenario.id, wrong.name));
         let name = format!("wrong attempt {} fails {}", wrong.name, wrong.fails.join(", "));
-        let case = match attempt(lab, rendered, &wrong.steps, &format!("wrong attempt {}", wrong.name), progress).await {
+        let case = match attempt(lab, rendered, &wrong.steps, &format!("wrong attempt {}", wrong.name), progress).await
+        {
             Ok(report) => {
                 let survivors: Vec<&str> = wrong
                     .fails
@@ -108,16 +139,30 @@ pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> 
                 } else {
                     format!("these checks passed but must not: {}; {}", survivors.join(", "), summary(&report))
                 };
-                Case { name, ok: survivors.is_empty(), detail, skipped: false, millis: started.elapsed().as_millis() as u64 }
+                Case {
+                    name,
+                    ok: survivors.is_empty(),
+                    detail,
+                    skipped: false,
+                    millis: started.elapsed().as_millis() as u64,
+                }
             }
-            Err(detail) => Case { name, ok: false, detail, skipped: false, millis: started.elapsed().as_millis() as u64 },
+            Err(detail) => {
+                Case { name, ok: false, detail, skipped: false, millis: started.elapsed().as_millis() as u64 }
+            }
         };
         cases.push(case);
     }
 
     // Leave the cluster as it was found.
     if let Err(e) = lab.reset(rendered, progress).await {
-        cases.push(Case { name: "reset afterwards".into(), ok: false, detail: e.to_string(), skipped: false, millis: 0 });
+        cases.push(Case {
+            name: "reset afterwards".into(),
+            ok: false,
+            detail: e.to_string(),
+            skipped: false,
+            millis: 0,
+        });
     }
     ScenarioResult { scenario: scenario.id.clone(), cases }
 }

@@ -10,11 +10,20 @@ fn every_shipped_scenario_lints_clean_and_renders() {
     assert!(catalog.scenarios.len() >= 3, "at least the three core scenarios ship");
     for source in &catalog.scenarios {
         let findings = lint(source);
-        assert!(findings.is_empty(), "{}:\n{}", source.path, findings.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n"));
+        assert!(
+            findings.is_empty(),
+            "{}:\n{}",
+            source.path,
+            findings.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n")
+        );
         let rendered = source.render(&BTreeMap::new()).unwrap();
         assert!(!rendered.scenario.task.contains("{{"), "{} task still has a template", source.path);
         assert!(rendered.scenario.hints.len() >= 3, "{} needs at least three hints", source.path);
-        assert!(rendered.scenario.solutions.len() >= 2, "{} needs a reference and an alternative solution", source.path);
+        assert!(
+            rendered.scenario.solutions.len() >= 2,
+            "{} needs a reference and an alternative solution",
+            source.path
+        );
         assert!(rendered.scenario.wrong_attempts.len() >= 2, "{} needs two wrong attempts", source.path);
     }
 }

@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use ckslab::backend::{
-    Backend, BackendError, Capabilities, Capability, ClusterStatus, ExecOutput, FileStat, Progress,
-};
+use ckslab::backend::{Backend, BackendError, Capabilities, Capability, ClusterStatus, ExecOutput, FileStat, Progress};
 use ckslab::check::{self, Outcome, Verdict};
 use ckslab::scenario::CheckSpec;
 use http_body_util::BodyExt;
@@ -152,13 +150,20 @@ impl Backend for Fixture {
         Ok(is_dir.then_some(FileStat { mode: 0o755, uid: 0, gid: 0, is_dir: true }))
     }
     async fn exec(&self, _node: &str, argv: &[String]) -> Result<ExecOutput, BackendError> {
-        self.commands.get(&argv.join(" ")).cloned().ok_or_else(|| BackendError::Other(format!("no fixture for `{}`", argv.join(" "))))
+        self.commands
+            .get(&argv.join(" "))
+            .cloned()
+            .ok_or_else(|| BackendError::Other(format!("no fixture for `{}`", argv.join(" "))))
     }
     async fn etcd_get(&self, _key: &str) -> Result<Option<Vec<u8>>, BackendError> {
         Ok(None)
     }
     async fn component_logs(&self, _component: &str, _lines: usize) -> Result<String, BackendError> {
-        Ok(if self.api_down { "E1123 run.go:72] open /etc/kubernetes/enc/enc.yaml: no such file or directory\n".into() } else { String::new() })
+        Ok(if self.api_down {
+            "E1123 run.go:72] open /etc/kubernetes/enc/enc.yaml: no such file or directory\n".into()
+        } else {
+            String::new()
+        })
     }
 }
 
@@ -197,14 +202,28 @@ spec:
 
 fn assert_outcome(verdict: &Verdict, outcome: Outcome, observed_contains: &str) {
     assert_eq!(verdict.outcome, outcome, "{verdict:#?}");
-    assert!(verdict.observed.contains(observed_contains), "observed {:?} lacks {observed_contains:?}", verdict.observed);
+    assert!(
+        verdict.observed.contains(observed_contains),
+        "observed {:?} lacks {observed_contains:?}",
+        verdict.observed
+    );
 }
 
 #[tokio::test]
 async fn component_flags_are_read_from_the_manifest_as_data() {
     let enc = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc: {keys: [{name: k1, secret: c2VjcmV0}]}\n  - identity: {}\n";
     let fixture = Fixture::no_api()
-        .file(CP, APISERVER, &apiserver_manifest(&["--encryption-provider-config=/etc/kubernetes/enc/enc.yaml", "--profiling", "--audit-policy-file=/etc/audit/policy.yaml"]), 0o600, 0)
+        .file(
+            CP,
+            APISERVER,
+            &apiserver_manifest(&[
+                "--encryption-provider-config=/etc/kubernetes/enc/enc.yaml",
+                "--profiling",
+                "--audit-policy-file=/etc/audit/policy.yaml",
+            ]),
+            0o600,
+            0,
+        )
         .file(CP, "/etc/kubernetes/enc/enc.yaml", enc, 0o600, 0);
 
     let equals = "{id: a, description: d, component-flag: {component: kube-apiserver, flag: authorization-mode, equals: 'Node,RBAC'}}";
@@ -214,14 +233,20 @@ async fn component_flags_are_read_from_the_manifest_as_data() {
     assert_outcome(&verdict, Outcome::Fail, "kube-apiserver has --enable-admission-plugins=NodeRestriction");
     assert_eq!(verdict.expected, "--enable-admission-plugins to include ImagePolicyWebhook");
     // A bare boolean flag reads as true, so `--profiling` is not `--profiling=false`.
-    let profiling = "{id: a, description: d, component-flag: {component: kube-apiserver, flag: profiling, equals: 'false'}}";
+    let profiling =
+        "{id: a, description: d, component-flag: {component: kube-apiserver, flag: profiling, equals: 'false'}}";
     assert_outcome(&fixture.grade(profiling).await, Outcome::Fail, "--profiling=true");
-    let absent = "{id: a, description: d, component-flag: {component: kube-apiserver, flag: anonymous-auth, absent: true}}";
+    let absent =
+        "{id: a, description: d, component-flag: {component: kube-apiserver, flag: anonymous-auth, absent: true}}";
     assert_outcome(&fixture.grade(absent).await, Outcome::Pass, "has no --anonymous-auth");
 
     // The flag's file must be visible inside the container, through a hostPath volume.
     let mounted = "{id: a, description: d, component-flag: {component: kube-apiserver, flag: encryption-provider-config, file-mounted: true}}";
-    assert_outcome(&fixture.grade(mounted).await, Outcome::Pass, "mounted from the node's /etc/kubernetes/enc/enc.yaml");
+    assert_outcome(
+        &fixture.grade(mounted).await,
+        Outcome::Pass,
+        "mounted from the node's /etc/kubernetes/enc/enc.yaml",
+    );
     let unmounted = "{id: a, description: d, component-flag: {component: kube-apiserver, flag: audit-policy-file, file-mounted: true}}";
     assert_outcome(&fixture.grade(unmounted).await, Outcome::Fail, "no volume mount covers /etc/audit/policy.yaml");
 
@@ -251,7 +276,8 @@ async fn kubelet_config_and_node_files_are_parsed_and_stat_ed() {
     let anonymous = "{id: a, description: d, kubelet-config: {node: all, fields: [{path: '$.authentication.anonymous.enabled', equals: false}]}}";
     let verdict = fixture.grade(anonymous).await;
     assert_outcome(&verdict, Outcome::Fail, "true");
-    let read_only = "{id: a, description: d, kubelet-config: {node: worker, fields: [{path: '$.readOnlyPort', equals: 0}]}}";
+    let read_only =
+        "{id: a, description: d, kubelet-config: {node: worker, fields: [{path: '$.readOnlyPort', equals: 0}]}}";
     assert_eq!(fixture.grade(read_only).await.outcome, Outcome::Pass);
 
     let mode = "{id: a, description: d, node-file: {path: /etc/kubernetes/admin.conf, max-mode: 0o600}}";
@@ -273,12 +299,18 @@ async fn node_commands_are_judged_by_exit_code_and_output() {
         .command("test -e /run/runsc", 1, "");
     let runtime = "{id: a, description: d, command: {node: control-plane, command: [crictl, info], exit-code: 0, stdout-matches: runsc}}";
     assert_outcome(&fixture.grade(runtime).await, Outcome::Fail, "`crictl info` on ckslab-control-plane exited 0");
-    let exits = "{id: a, description: d, command: {node: control-plane, command: [test, -e, /run/runsc], exit-code: 1}}";
+    let exits =
+        "{id: a, description: d, command: {node: control-plane, command: [test, -e, /run/runsc], exit-code: 1}}";
     assert_eq!(fixture.grade(exits).await.outcome, Outcome::Pass);
-    let not_matches = "{id: a, description: d, command: {node: control-plane, command: [crictl, info], stdout-not-matches: runsc}}";
+    let not_matches =
+        "{id: a, description: d, command: {node: control-plane, command: [crictl, info], stdout-not-matches: runsc}}";
     assert_eq!(fixture.grade(not_matches).await.outcome, Outcome::Pass);
     let unknown = "{id: a, description: d, command: {node: control-plane, command: ['false']}}";
-    assert_eq!(fixture.grade(unknown).await.outcome, Outcome::Error, "a command that cannot run is an error, not a fail");
+    assert_eq!(
+        fixture.grade(unknown).await.outcome,
+        Outcome::Error,
+        "a command that cannot run is an error, not a fail"
+    );
 }
 
 fn core_discovery() -> Value {
@@ -297,19 +329,31 @@ fn cluster_api(method: &str, path: &str, body: &Value) -> (u16, Value) {
         ("GET", "/api/v1/namespaces/team/serviceaccounts/default") => (200, sa("default", false)),
         ("GET", "/api/v1/namespaces/team/serviceaccounts/builder") => (200, sa("builder", true)),
         ("GET", p) if p.starts_with("/api/v1/namespaces/team/serviceaccounts/") => (404, status_body(404, "not found")),
-        ("GET", "/api/v1/namespaces/team/pods") => (200, json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
-            {"metadata": {"name": "web-1", "namespace": "team"}, "spec": {"runtimeClassName": "gvisor", "containers": []}},
-            {"metadata": {"name": "web-2", "namespace": "team"}, "spec": {"containers": []}}
-        ]})),
+        ("GET", "/api/v1/namespaces/team/pods") => (
+            200,
+            json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                {"metadata": {"name": "web-1", "namespace": "team"}, "spec": {"runtimeClassName": "gvisor", "containers": []}},
+                {"metadata": {"name": "web-2", "namespace": "team"}, "spec": {"containers": []}}
+            ]}),
+        ),
         ("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews") => {
             let attrs = &body["spec"]["resourceAttributes"];
             let allowed = attrs["resource"] == "configmaps" && attrs["namespace"] == "team" && attrs["verb"] == "list";
             let reason = if allowed { "RBAC: allowed by RoleBinding \"reader/team\"" } else { "" };
-            (201, json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": body["spec"], "status": {"allowed": allowed, "reason": reason}}))
+            (
+                201,
+                json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": body["spec"], "status": {"allowed": allowed, "reason": reason}}),
+            )
         }
         ("POST", "/api/v1/namespaces/team/pods") => {
             if body["spec"]["containers"][0]["securityContext"]["privileged"] == true {
-                (403, status_body(403, "pods \"probe\" is forbidden: violates PodSecurity \"restricted:latest\": privileged (container \"c\" must not set securityContext.privileged=true)"))
+                (
+                    403,
+                    status_body(
+                        403,
+                        "pods \"probe\" is forbidden: violates PodSecurity \"restricted:latest\": privileged (container \"c\" must not set securityContext.privileged=true)",
+                    ),
+                )
             } else {
                 (201, body.clone())
             }
@@ -349,7 +393,11 @@ async fn can_i_asks_a_subject_access_review_with_the_service_account_groups() {
     let verdict = fixture.grade(secrets).await;
     assert_outcome(&verdict, Outcome::Fail, "can system:serviceaccount:team:reader get secrets in team: denied");
     assert_eq!(verdict.expected, "allowed");
-    let review = fixture.requests().into_iter().find(|r| r.starts_with("POST /apis/authorization.k8s.io/v1/subjectaccessreviews")).unwrap();
+    let review = fixture
+        .requests()
+        .into_iter()
+        .find(|r| r.starts_with("POST /apis/authorization.k8s.io/v1/subjectaccessreviews"))
+        .unwrap();
     for group in ["system:serviceaccounts", "system:serviceaccounts:team", "system:authenticated"] {
         assert!(review.contains(&format!("\"{group}\"")), "the review carries {group}: {review}");
     }
@@ -359,17 +407,28 @@ async fn can_i_asks_a_subject_access_review_with_the_service_account_groups() {
 async fn admission_is_probed_with_a_server_side_dry_run() {
     let fixture = Fixture::new(cluster_api);
     let pod = |privileged: bool| {
-        format!("{{apiVersion: v1, kind: Pod, metadata: {{name: probe, namespace: team}}, spec: {{containers: [{{name: c, image: busybox, securityContext: {{privileged: {privileged}}}}}]}}}}")
+        format!(
+            "{{apiVersion: v1, kind: Pod, metadata: {{name: probe, namespace: team}}, spec: {{containers: [{{name: c, image: busybox, securityContext: {{privileged: {privileged}}}}}]}}}}"
+        )
     };
-    let denied = format!("id: a\ndescription: d\nadmission:\n  allowed: false\n  reason: 'violates PodSecurity \"restricted'\n  object: \"{}\"\n", pod(true).replace('"', "\\\""));
+    let denied = format!(
+        "id: a\ndescription: d\nadmission:\n  allowed: false\n  reason: 'violates PodSecurity \"restricted'\n  object: \"{}\"\n",
+        pod(true).replace('"', "\\\"")
+    );
     assert_outcome(&fixture.grade(&denied).await, Outcome::Pass, "denied (403)");
     let wrong_reason = denied.replace("restricted'", "baseline'");
-    assert_eq!(fixture.grade(&wrong_reason).await.outcome, Outcome::Fail, "denied for another reason is not the asked denial");
-    let admitted_when_denial_expected = format!("id: a\ndescription: d\nadmission:\n  allowed: false\n  object: \"{}\"\n", pod(false));
+    assert_eq!(
+        fixture.grade(&wrong_reason).await.outcome,
+        Outcome::Fail,
+        "denied for another reason is not the asked denial"
+    );
+    let admitted_when_denial_expected =
+        format!("id: a\ndescription: d\nadmission:\n  allowed: false\n  object: \"{}\"\n", pod(false));
     assert_outcome(&fixture.grade(&admitted_when_denial_expected).await, Outcome::Fail, "Pod team/probe was admitted");
     let allowed = format!("id: a\ndescription: d\nadmission:\n  allowed: true\n  object: \"{}\"\n", pod(false));
     assert_eq!(fixture.grade(&allowed).await.outcome, Outcome::Pass);
-    let creates: Vec<String> = fixture.requests().into_iter().filter(|r| r.starts_with("POST /api/v1/namespaces/team/pods")).collect();
+    let creates: Vec<String> =
+        fixture.requests().into_iter().filter(|r| r.starts_with("POST /api/v1/namespaces/team/pods")).collect();
     assert_eq!(creates.len(), 4);
     assert!(creates.iter().all(|r| r.contains("dryRun=All")), "never a real create: {creates:?}");
 }

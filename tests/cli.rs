@@ -53,7 +53,13 @@ fn show_renders_the_task_from_params() {
 #[test]
 fn grade_without_a_cluster_is_an_error_with_the_fix() {
     let home = tempfile::tempdir().unwrap();
-    let out = ckslab(home.path()).args(["grade", "psa-restricted-namespace", "--format", "json"]).assert().code(2).get_output().stdout.clone();
+    let out = ckslab(home.path())
+        .args(["grade", "psa-restricted-namespace", "--format", "json"])
+        .assert()
+        .code(2)
+        .get_output()
+        .stdout
+        .clone();
     let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
     for verdict in json["verdicts"].as_array().unwrap() {
         assert_eq!(verdict["outcome"], "error");
@@ -64,9 +70,21 @@ fn grade_without_a_cluster_is_an_error_with_the_fix() {
 #[test]
 fn hints_are_revealed_one_at_a_time_and_remembered() {
     let home = tempfile::tempdir().unwrap();
-    ckslab(home.path()).args(["hint", "rbac-least-privilege"]).assert().success().stdout(predicate::str::contains("hint 1/3").and(predicate::str::contains("hint 2/3").not()));
-    ckslab(home.path()).args(["hint", "rbac-least-privilege"]).assert().success().stdout(predicate::str::contains("hint 2/3").and(predicate::str::contains("hint 3/3").not()));
-    ckslab(home.path()).args(["hint", "rbac-least-privilege", "--all"]).assert().success().stdout(predicate::str::contains("hint 3/3"));
+    ckslab(home.path())
+        .args(["hint", "rbac-least-privilege"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("hint 1/3").and(predicate::str::contains("hint 2/3").not()));
+    ckslab(home.path())
+        .args(["hint", "rbac-least-privilege"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("hint 2/3").and(predicate::str::contains("hint 3/3").not()));
+    ckslab(home.path())
+        .args(["hint", "rbac-least-privilege", "--all"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("hint 3/3"));
 }
 
 #[test]

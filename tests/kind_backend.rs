@@ -118,7 +118,10 @@ async fn node_files_round_trip_with_backups() {
     let path = Path::new("/etc/kubernetes/manifests/kube-apiserver.yaml");
     assert_eq!(backend.read_file(&node, path).await.unwrap(), None);
     backend.write_file(&node, path, b"first\n", 0o600).await.unwrap();
-    assert_eq!(std::fs::read(fakes.node_root(&node).join("etc/kubernetes/manifests/kube-apiserver.yaml")).unwrap(), b"first\n");
+    assert_eq!(
+        std::fs::read(fakes.node_root(&node).join("etc/kubernetes/manifests/kube-apiserver.yaml")).unwrap(),
+        b"first\n"
+    );
     backend.write_file(&node, path, b"second\n", 0o600).await.unwrap();
     assert_eq!(backend.read_file(&node, path).await.unwrap().as_deref(), Some(&b"second\n"[..]));
     let stat = backend.stat_file(&node, path).await.unwrap().unwrap();

@@ -9,7 +9,9 @@ use ckslab::backend::kind::docker_engine_available;
 #[tokio::test]
 async fn kind_up_verify_down() {
     if !docker_engine_available().await {
-        eprintln!("SKIPPED kind_up_verify_down: no Docker engine answers `docker info`; run on a machine with Docker to exercise kind for real");
+        eprintln!(
+            "SKIPPED kind_up_verify_down: no Docker engine answers `docker info`; run on a machine with Docker to exercise kind for real"
+        );
         return;
     }
     if which("kind").is_none() {
@@ -26,7 +28,12 @@ async fn kind_up_verify_down() {
     assert!(up.status.success(), "up: {}", String::from_utf8_lossy(&up.stderr));
     let verify = ckslab().args(["verify", "rbac-least-privilege"]).output().unwrap();
     let down = ckslab().arg("down").output().unwrap();
-    assert!(verify.status.success(), "verify: {}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
+    assert!(
+        verify.status.success(),
+        "verify: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
     assert!(down.status.success(), "down: {}", String::from_utf8_lossy(&down.stderr));
 }
 

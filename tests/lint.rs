@@ -129,5 +129,10 @@ fn the_cli_lints_a_folder_and_fails_on_problems() {
         .assert()
         .code(1)
         .stderr(predicates::str::contains("wrong attempt names check \"nope\""));
-    Command::cargo_bin("ckslab").unwrap().args(["lint"]).assert().success().stdout(predicates::str::contains("scenario(s) OK"));
+    Command::cargo_bin("ckslab")
+        .unwrap()
+        .args(["lint"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("scenario(s) OK"));
 }

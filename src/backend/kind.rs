@@ -37,7 +37,13 @@ impl KindBackend {
 
     /// With explicit tool paths (tests put recording fakes here).
     pub fn with_tools(data_dir: &Path, docker: PathBuf, kind: PathBuf) -> Self {
-        KindBackend { dir: data_dir.join("kind"), backups: data_dir.join("backups"), docker, kind, clients: Default::default() }
+        KindBackend {
+            dir: data_dir.join("kind"),
+            backups: data_dir.join("backups"),
+            docker,
+            kind,
+            clients: Default::default(),
+        }
     }
 
     fn config_path(&self) -> PathBuf {
@@ -233,8 +239,10 @@ impl Backend for KindBackend {
             progress.step(&format!("kind cluster {CLUSTER_NAME} already exists; keeping it"));
             return Ok(());
         }
-        std::fs::create_dir_all(&self.dir).map_err(|e| BackendError::io(format!("creating {}", self.dir.display()), e))?;
-        std::fs::write(self.config_path(), CLUSTER_CONFIG).map_err(|e| BackendError::io("writing the kind config", e))?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| BackendError::io(format!("creating {}", self.dir.display()), e))?;
+        std::fs::write(self.config_path(), CLUSTER_CONFIG)
+            .map_err(|e| BackendError::io("writing the kind config", e))?;
         progress.step("creating kind cluster ckslab (pulls kindest/node the first time; a few minutes)");
         std::fs::write(self.dir.join(MARKER), CLUSTER_NAME).map_err(|e| BackendError::io("writing the marker", e))?;
         self.run_ok(&self.kind, &kind_create_args(&self.config_path(), &self.kubeconfig_path()), None).await?;
@@ -314,7 +322,12 @@ impl Backend for KindBackend {
         match self.docker_exec_bytes(node, &argv).await? {
             (0, bytes, _) => Ok(Some(bytes)),
             (3, _, _) => Ok(None),
-            (code, _, stderr) => Err(BackendError::Other(format!("reading {}:{} failed ({code}): {}", node, path.display(), stderr.trim()))),
+            (code, _, stderr) => Err(BackendError::Other(format!(
+                "reading {}:{} failed ({code}): {}",
+                node,
+                path.display(),
+                stderr.trim()
+            ))),
         }
     }
 
@@ -323,11 +336,12 @@ impl Backend for KindBackend {
         if let Some(old) = self.read_file(node, path).await? {
             backup::save(&self.backups, node, path, &old)?;
         }
-        let argv: Vec<String> = ["sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\" && chmod \"$2\" \"$1\"", "sh"]
-            .map(String::from)
-            .into_iter()
-            .chain([path.display().to_string(), format!("{mode:o}")])
-            .collect();
+        let argv: Vec<String> =
+            ["sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\" && chmod \"$2\" \"$1\"", "sh"]
+                .map(String::from)
+                .into_iter()
+                .chain([path.display().to_string(), format!("{mode:o}")])
+                .collect();
         self.run_ok(&self.docker, &docker_exec_args(node, &argv, true), Some(contents)).await.map(|_| ())
     }
 
@@ -360,7 +374,13 @@ impl Backend for KindBackend {
             .component_container("etcd")
             .await?
             .ok_or_else(|| BackendError::Other("no etcd container on the control-plane node".into()))?;
-        let out = self.run_ok(&self.docker, &docker_exec_args(&self.control_plane(), &etcdctl_get_args(&container, key), false), None).await?;
+        let out = self
+            .run_ok(
+                &self.docker,
+                &docker_exec_args(&self.control_plane(), &etcdctl_get_args(&container, key), false),
+                None,
+            )
+            .await?;
         parse_etcdctl_json(&out)
     }
 

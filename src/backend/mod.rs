@@ -230,11 +230,7 @@ impl BackendKind {
 
 /// The best backend this machine offers: kind where a Docker engine answers, else local.
 pub async fn detect() -> BackendKind {
-    if kind::docker_engine_available().await {
-        BackendKind::Kind
-    } else {
-        BackendKind::Local
-    }
+    if kind::docker_engine_available().await { BackendKind::Kind } else { BackendKind::Local }
 }
 
 /// The backend for commands run against `data_dir`: the one whose cluster is there when only
@@ -313,9 +309,7 @@ impl ClientCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<kube::Client>>,
     {
-        let stamp = std::fs::metadata(path)
-            .ok()
-            .map(|m| (m.modified().unwrap_or(std::time::UNIX_EPOCH), m.len()));
+        let stamp = std::fs::metadata(path).ok().map(|m| (m.modified().unwrap_or(std::time::UNIX_EPOCH), m.len()));
         if let (Some((modified, len)), Some((cached_modified, cached_len, client))) =
             (stamp, self.0.lock().expect("client cache lock").as_ref())
             && modified == *cached_modified

@@ -184,7 +184,8 @@ pub async fn admission(probe: &AdmissionProbe, backend: &dyn Backend) -> Finding
         Err(err) => return api_error(err, backend, &format!("looking up {kind}")).await,
     };
     let params = PostParams { dry_run: true, ..Default::default() };
-    let request = kube::core::Request::new(api.resource_url()).create(&params, serde_json::to_vec(&object).unwrap_or_default());
+    let request =
+        kube::core::Request::new(api.resource_url()).create(&params, serde_json::to_vec(&object).unwrap_or_default());
     let mut request = match request {
         Ok(r) => r,
         Err(e) => return Finding::error(format!("building the request: {e}"), "a request"),

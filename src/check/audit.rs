@@ -20,7 +20,10 @@ async fn audit_log_path(backend: &dyn Backend) -> Result<String, Finding> {
         return Err(Finding::fail("kube-apiserver writes audit events to stdout (--audit-log-path=-)", expected));
     }
     manifest.host_path_for(&path).ok_or_else(|| {
-        Finding::fail(format!("--audit-log-path={path}, but no volume mount covers it, so the log stays inside the container"), expected)
+        Finding::fail(
+            format!("--audit-log-path={path}, but no volume mount covers it, so the log stays inside the container"),
+            expected,
+        )
     })
 }
 
@@ -110,13 +113,21 @@ pub fn judge(events: &[Value], probe: &AuditLogProbe) -> Finding {
         return Finding::fail(format!("no audit event for {what}"), expected);
     }
     if let Some(level) = &probe.level
-        && let Some(wrong) = events.iter().find(|e| e["level"].as_str() != Some(level.as_str())) {
-            return Finding::fail(format!("an event for {what} at level {}", wrong["level"].as_str().unwrap_or("?")), expected);
-        }
+        && let Some(wrong) = events.iter().find(|e| e["level"].as_str() != Some(level.as_str()))
+    {
+        return Finding::fail(
+            format!("an event for {what} at level {}", wrong["level"].as_str().unwrap_or("?")),
+            expected,
+        );
+    }
     if let Some(secret) = &probe.never_contains
-        && events.iter().any(|e| e.to_string().contains(secret.as_str())) {
-            return Finding::fail(format!("an event for {what} contains the secret value"), format!("{expected}, never containing the value"));
-        }
+        && events.iter().any(|e| e.to_string().contains(secret.as_str()))
+    {
+        return Finding::fail(
+            format!("an event for {what} contains the secret value"),
+            format!("{expected}, never containing the value"),
+        );
+    }
     Finding::pass(format!("{} audit event(s) for {what}", events.len()), expected)
 }
 
@@ -131,10 +142,14 @@ pub async fn audit_log(probe: &AuditLogProbe, backend: &dyn Backend) -> Finding 
     };
     // Audit timestamps have microseconds; a second of slack covers clock rounding.
     let lookback = probe.lookback.unwrap_or(1).max(1) as i64;
-    let since = (chrono::Utc::now() - chrono::Duration::seconds(lookback)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let since =
+        (chrono::Utc::now() - chrono::Duration::seconds(lookback)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     for trigger in &probe.trigger {
         if let Err(e) = fire(&client, trigger).await {
-            return Finding::error(format!("making the {} {} request: {e}", trigger.verb, trigger.resource), "the request to be made");
+            return Finding::error(
+                format!("making the {} {} request: {e}", trigger.verb, trigger.resource),
+                "the request to be made",
+            );
         }
     }
     let node = backend.control_plane();
@@ -168,7 +183,14 @@ mod tests {
 {"kind":"Event","level":"Metadata","verb":"get","user":{"username":"old"},"objectRef":{"resource":"secrets","namespace":"a","name":"s"},"requestReceivedTimestamp":"2025-12-31T00:00:00.000000Z"}"#;
 
     fn probe(matcher: AuditMatch, present: bool, level: Option<&str>) -> AuditLogProbe {
-        AuditLogProbe { trigger: vec![], matcher, present, level: level.map(String::from), never_contains: None, lookback: None }
+        AuditLogProbe {
+            trigger: vec![],
+            matcher,
+            present,
+            level: level.map(String::from),
+            never_contains: None,
+            lookback: None,
+        }
     }
 
     #[test]
@@ -194,9 +216,21 @@ mod tests {
 
     #[test]
     fn trigger_urls() {
-        let t = AuditTrigger { verb: "get".into(), resource: "secrets".into(), namespace: Some("a".into()), name: Some("s".into()), as_user: None };
+        let t = AuditTrigger {
+            verb: "get".into(),
+            resource: "secrets".into(),
+            namespace: Some("a".into()),
+            name: Some("s".into()),
+            as_user: None,
+        };
         assert_eq!(resource_url(&t), "/api/v1/namespaces/a/secrets/s");
-        let t = AuditTrigger { verb: "list".into(), resource: "deployments.apps".into(), namespace: None, name: None, as_user: None };
+        let t = AuditTrigger {
+            verb: "list".into(),
+            resource: "deployments.apps".into(),
+            namespace: None,
+            name: None,
+            as_user: None,
+        };
         assert_eq!(resource_url(&t), "/apis/apps/v1/deployments");
     }
 }

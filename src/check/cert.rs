@@ -148,10 +148,15 @@ pub async fn certificate(probe: &CertificateProbe, backend: &dyn Backend) -> Fin
                 Ok(found) => found,
                 Err(e) => return api_error(e, backend, &format!("reading {place}")).await,
             };
-            let Some(found) = found else { return Finding::fail(format!("{place} does not exist"), format!("{place} with {}", secret.key)) };
+            let Some(found) = found else {
+                return Finding::fail(format!("{place} does not exist"), format!("{place} with {}", secret.key));
+            };
             let data = found.data.unwrap_or_default();
             let Some(cert) = data.get(&secret.key) else {
-                return Finding::fail(format!("{place} has no key {}", secret.key), format!("{place} with {}", secret.key));
+                return Finding::fail(
+                    format!("{place} has no key {}", secret.key),
+                    format!("{place} with {}", secret.key),
+                );
             };
             let key = data.get("tls.key").map(|k| String::from_utf8_lossy(&k.0).into_owned());
             (cert.0.clone(), key, place)
@@ -166,10 +171,17 @@ pub async fn certificate(probe: &CertificateProbe, backend: &dyn Backend) -> Fin
                 Ok(found) => found,
                 Err(e) => return api_error(e, backend, &format!("reading {place}")).await,
             };
-            let Some(csr) = found else { return Finding::fail(format!("{place} does not exist"), format!("{place} approved and issued")) };
+            let Some(csr) = found else {
+                return Finding::fail(format!("{place} does not exist"), format!("{place} approved and issued"));
+            };
             match csr.status.and_then(|s| s.certificate) {
                 Some(cert) => (cert.0, None, place),
-                None => return Finding::fail(format!("{place} has no issued certificate (approved?)"), format!("{place} approved and issued")),
+                None => {
+                    return Finding::fail(
+                        format!("{place} has no issued certificate (approved?)"),
+                        format!("{place} approved and issued"),
+                    );
+                }
             }
         }
     };
@@ -186,7 +198,7 @@ pub async fn certificate(probe: &CertificateProbe, backend: &dyn Backend) -> Fin
 mod tests {
     use super::*;
     use crate::check::Outcome;
-    use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, BasicConstraints, KeyPair};
+    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 
     fn ca() -> (rcgen::Certificate, rcgen::Issuer<'static, KeyPair>) {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();

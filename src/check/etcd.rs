@@ -24,7 +24,8 @@ fn judge(key: &str, bytes: &[u8], providers: &[String]) -> Finding {
     let observed = if provider == "identity" {
         format!("{key} is stored in plaintext")
     } else {
-        let head: String = String::from_utf8_lossy(&bytes[..bytes.len().min(24)]).chars().filter(|c| !c.is_control()).collect();
+        let head: String =
+            String::from_utf8_lossy(&bytes[..bytes.len().min(24)]).chars().filter(|c| !c.is_control()).collect();
         format!("{key} is stored encrypted by {provider} ({head}…)")
     };
     Finding::passed_if(providers.contains(&provider), observed, expected)
@@ -43,7 +44,10 @@ pub async fn etcd_value(probe: &EtcdValueProbe, backend: &dyn Backend) -> Findin
         (None, None) => return Finding::error("the probe names neither key, prefix nor new-secret-in", "a key"),
     };
     if keys.is_empty() {
-        return Finding::fail(format!("no objects under {}", probe.prefix.clone().unwrap_or_default()), "at least one object");
+        return Finding::fail(
+            format!("no objects under {}", probe.prefix.clone().unwrap_or_default()),
+            "at least one object",
+        );
     }
     let mut observed = Vec::new();
     for key in &keys {
@@ -97,7 +101,10 @@ async fn new_secret(namespace: &str, providers: &[String], backend: &dyn Backend
 async fn keys_under(prefix: &str, backend: &dyn Backend) -> Result<Vec<String>, Finding> {
     let parts: Vec<&str> = prefix.trim_matches('/').split('/').collect();
     let [registry, resource, namespace] = parts.as_slice() else {
-        return Err(Finding::error(format!("prefix {prefix} is not /registry/<resource>/<namespace>/"), "a namespace prefix"));
+        return Err(Finding::error(
+            format!("prefix {prefix} is not /registry/<resource>/<namespace>/"),
+            "a namespace prefix",
+        ));
     };
     if *registry != "registry" {
         return Err(Finding::error(format!("prefix {prefix} is not under /registry"), "a /registry prefix"));

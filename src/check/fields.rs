@@ -132,7 +132,10 @@ mod tests {
     fn scalars_compare_by_text_and_missing_fails() {
         let doc = json!({"a": true, "n": 3});
         assert_eq!(evaluate(&doc, &cond("$.a", Expectation::Equals(json!("true")), false)).outcome, Outcome::Pass);
-        assert_eq!(evaluate(&doc, &cond("$.n", Expectation::OneOf(vec![json!(1), json!(3)]), false)).outcome, Outcome::Pass);
+        assert_eq!(
+            evaluate(&doc, &cond("$.n", Expectation::OneOf(vec![json!(1), json!(3)]), false)).outcome,
+            Outcome::Pass
+        );
         let missing = evaluate(&doc, &cond("$.b", Expectation::Equals(json!(false)), false));
         assert_eq!(missing.outcome, Outcome::Fail);
         assert!(missing.observed.contains("not set"), "{}", missing.observed);
@@ -143,8 +146,14 @@ mod tests {
     #[test]
     fn contains_works_on_lists_and_text() {
         let doc = json!({"verbs": ["get", "list"], "s": "Node,RBAC"});
-        assert_eq!(evaluate(&doc, &cond("$.verbs", Expectation::Contains(json!("list")), false)).outcome, Outcome::Pass);
-        assert_eq!(evaluate(&doc, &cond("$.verbs", Expectation::Contains(json!("delete")), false)).outcome, Outcome::Fail);
+        assert_eq!(
+            evaluate(&doc, &cond("$.verbs", Expectation::Contains(json!("list")), false)).outcome,
+            Outcome::Pass
+        );
+        assert_eq!(
+            evaluate(&doc, &cond("$.verbs", Expectation::Contains(json!("delete")), false)).outcome,
+            Outcome::Fail
+        );
         assert_eq!(evaluate(&doc, &cond("$.s", Expectation::Contains(json!("RBAC")), false)).outcome, Outcome::Pass);
     }
 

@@ -96,10 +96,7 @@ pub async fn run(check: &CheckSpec, backend: &dyn Backend) -> Verdict {
     let finding = loop {
         let finding = match tokio::time::timeout(PROBE_TIMEOUT, probe(&check.probe, backend)).await {
             Ok(finding) => finding,
-            Err(_) => Finding::error(
-                format!("no answer within {}s", PROBE_TIMEOUT.as_secs()),
-                "the probe to finish",
-            ),
+            Err(_) => Finding::error(format!("no answer within {}s", PROBE_TIMEOUT.as_secs()), "the probe to finish"),
         };
         if finding.outcome == Outcome::Pass || started.elapsed() >= settle {
             break finding;
@@ -193,7 +190,9 @@ pub(crate) async fn api_error(err: kube::Error, backend: &dyn Backend, doing: &s
             format!("{doing}: the API server answered {} {}", status.code, status.message),
             "an answer from the API",
         ),
-        other => Finding::error(api_down_message(backend, &format!("{doing}: {other}")).await, "a reachable API server"),
+        other => {
+            Finding::error(api_down_message(backend, &format!("{doing}: {other}")).await, "a reachable API server")
+        }
     }
 }
 

@@ -45,7 +45,11 @@ pub async fn component_flag(probe: &ComponentFlagProbe, backend: &dyn Backend) -
             Finding::passed_if(value.as_deref() == Some(want.as_str()), observed, format!("{name}={want}"))
         }
         FlagExpectation::Matches(pattern) => match Regex::new(pattern) {
-            Ok(re) => Finding::passed_if(value.as_deref().is_some_and(|v| re.is_match(v)), observed, format!("{name} matching /{pattern}/")),
+            Ok(re) => Finding::passed_if(
+                value.as_deref().is_some_and(|v| re.is_match(v)),
+                observed,
+                format!("{name} matching /{pattern}/"),
+            ),
             Err(e) => Finding::error(format!("bad pattern: {e}"), format!("{name} matching /{pattern}/")),
         },
         FlagExpectation::Includes(item) => Finding::passed_if(
@@ -68,7 +72,10 @@ pub async fn component_flag(probe: &ComponentFlagProbe, backend: &dyn Backend) -
             };
             match backend.stat_file(&backend.control_plane(), Path::new(&host_path)).await {
                 Ok(Some(_)) => Finding::pass(format!("{observed}, mounted from the node's {host_path}"), expected),
-                Ok(None) => Finding::fail(format!("{observed}, mounted from {host_path}, which does not exist on the node"), expected),
+                Ok(None) => Finding::fail(
+                    format!("{observed}, mounted from {host_path}, which does not exist on the node"),
+                    expected,
+                ),
                 Err(e) => Finding::error(format!("reading {host_path}: {e}"), expected),
             }
         }
@@ -156,13 +163,15 @@ async fn one_node_file(probe: &NodeFileProbe, backend: &dyn Backend, node: &str)
         return Finding::fail(format!("{subject} exists"), format!("{subject} absent"));
     }
     if let Some(max) = probe.max_mode
-        && stat.mode & !max & 0o7777 != 0 {
-            return Finding::fail(format!("{subject} has mode {:o}", stat.mode), format!("mode {max:o} or stricter"));
-        }
+        && stat.mode & !max & 0o7777 != 0
+    {
+        return Finding::fail(format!("{subject} has mode {:o}", stat.mode), format!("mode {max:o} or stricter"));
+    }
     if let Some(owner) = probe.owner
-        && stat.uid != owner {
-            return Finding::fail(format!("{subject} is owned by uid {}", stat.uid), format!("owner uid {owner}"));
-        }
+        && stat.uid != owner
+    {
+        return Finding::fail(format!("{subject} is owned by uid {}", stat.uid), format!("owner uid {owner}"));
+    }
     if probe.fields.is_empty() {
         return Finding::pass(format!("{subject} exists with mode {:o}", stat.mode), format!("{subject} to exist"));
     }
@@ -200,16 +209,33 @@ pub async fn command(probe: &CommandProbe, backend: &dyn Backend) -> Finding {
     }
     for (pattern, must_match) in [(&probe.stdout_matches, true), (&probe.stdout_not_matches, false)] {
         if let Some(pattern) = pattern {
-            let Ok(re) = Regex::new(pattern) else { return Finding::error(format!("bad pattern /{pattern}/"), "a valid pattern") };
+            let Ok(re) = Regex::new(pattern) else {
+                return Finding::error(format!("bad pattern /{pattern}/"), "a valid pattern");
+            };
             expected.push(format!("output {}matching /{pattern}/", if must_match { "" } else { "not " }));
             ok &= re.is_match(&output.stdout) == must_match;
         }
     }
-    let tail: String = output.stdout.trim().lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+    let tail: String = output
+        .stdout
+        .trim()
+        .lines()
+        .rev()
+        .take(3)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join(" | ");
     Finding::passed_if(ok, format!("`{shown}` {place} exited {} with output: {tail}", output.code), expected.join(", "))
 }
 
-async fn pod_exec(backend: &dyn Backend, pod: &str, container: Option<&str>, command: &[String]) -> Result<ExecOutput, String> {
+async fn pod_exec(
+    backend: &dyn Backend,
+    pod: &str,
+    container: Option<&str>,
+    command: &[String],
+) -> Result<ExecOutput, String> {
     use k8s_openapi::api::core::v1::Pod;
     use kube::api::{Api, AttachParams};
     let (namespace, name) = pod.split_once('/').ok_or_else(|| format!("pod {pod:?} is not namespace/name"))?;

@@ -19,9 +19,10 @@ pub async fn run(context: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let lab = context.lab().await;
     let report = lab.grade(&rendered, |_| {}).await;
     if let Ok(history) = crate::history::History::open(&context.home)
-        && let Err(e) = history.record_grade(&report, lab.backend.name()) {
-            tracing::warn!("could not record the attempt: {e}");
-        }
+        && let Err(e) = history.record_grade(&report, lab.backend.name())
+    {
+        tracing::warn!("could not record the attempt: {e}");
+    }
     print!("{}", report::render(&report, args.format));
     if args.format != Format::Table {
         println!();

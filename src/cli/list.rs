@@ -48,7 +48,10 @@ pub async fn run(context: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 serde_json::json!({"id": domain.id, "title": domain.title, "weight": domain.weight, "scenarios": scenarios})
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"backend": backend.name(), "domains": domains}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"backend": backend.name(), "domains": domains}))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     for domain in &curriculum.domains {

@@ -21,7 +21,9 @@ pub async fn run(context: &Context, args: Args) -> anyhow::Result<ExitCode> {
         crate::backend::BackendKind::Local => {
             crate::backend::local::LocalBackend::new(&context.home).shell_command(&node).status()?
         }
-        crate::backend::BackendKind::Kind => std::process::Command::new("docker").args(["exec", "-it", &node, "bash"]).status()?,
+        crate::backend::BackendKind::Kind => {
+            std::process::Command::new("docker").args(["exec", "-it", &node, "bash"]).status()?
+        }
     };
     Ok(ExitCode::from(status.code().unwrap_or(1) as u8))
 }

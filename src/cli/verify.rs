@@ -39,7 +39,13 @@ pub async fn run(context: &Context, args: Args) -> anyhow::Result<ExitCode> {
         spinner.finish(&format!("{id}: {}", if result.ok() { "proven" } else { "NOT proven" }));
         if args.format == super::list::ListFormat::Table {
             for case in &result.cases {
-                let mark = if case.skipped { "SKIP" } else if case.ok { "ok  " } else { "FAIL" };
+                let mark = if case.skipped {
+                    "SKIP"
+                } else if case.ok {
+                    "ok  "
+                } else {
+                    "FAIL"
+                };
                 println!("  {mark} {} ({} ms)", case.name, case.millis);
                 if !case.ok {
                     println!("       {}", case.detail);

@@ -37,7 +37,10 @@ struct WrongView {
 fn template_variable() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     // The first identifier of every {{ ... }} or {% if/for ... %} expression.
-    RE.get_or_init(|| Regex::new(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)|\{%-?\s*(?:if|elif)\s+(?:not\s+)?([A-Za-z_][A-Za-z0-9_]*)").unwrap())
+    RE.get_or_init(|| {
+        Regex::new(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)|\{%-?\s*(?:if|elif)\s+(?:not\s+)?([A-Za-z_][A-Za-z0-9_]*)")
+            .unwrap()
+    })
 }
 
 /// All findings for one scenario; empty when it is clean.
@@ -59,7 +62,11 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
                 .map(|d| (d.referenced.line(), d.referenced.column()))
                 .unwrap_or_else(|| locate(text, "domain:", 1));
             let known: Vec<_> = curriculum.domains.iter().map(|d| d.id.as_str()).collect();
-            findings.push(at(line, column, format!("unknown domain {:?}; known: {}", scenario.domain, known.join(", "))));
+            findings.push(at(
+                line,
+                column,
+                format!("unknown domain {:?}; known: {}", scenario.domain, known.join(", ")),
+            ));
         }
         Some(domain) => {
             for competency in &view.competencies {
@@ -70,7 +77,9 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
                         competency.referenced.column(),
                         format!("unknown competency id {id:?}"),
                     ));
-                } else if !domain.competencies.iter().any(|c| c.id == id) && !curriculum.legacy.iter().any(|c| c.id == id) {
+                } else if !domain.competencies.iter().any(|c| c.id == id)
+                    && !curriculum.legacy.iter().any(|c| c.id == id)
+                {
                     findings.push(at(
                         competency.referenced.line(),
                         competency.referenced.column(),
@@ -85,7 +94,11 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
     let mut seen = BTreeSet::new();
     for check in &view.checks {
         if !seen.insert(check.id.value.clone()) {
-            findings.push(at(check.id.referenced.line(), check.id.referenced.column(), format!("duplicate check id {:?}", check.id.value)));
+            findings.push(at(
+                check.id.referenced.line(),
+                check.id.referenced.column(),
+                format!("duplicate check id {:?}", check.id.value),
+            ));
         }
     }
     for attempt in &view.wrong_attempts {
@@ -102,7 +115,11 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
     for (index, attempt) in scenario.wrong_attempts.iter().enumerate() {
         if attempt.fails.is_empty() {
             let (line, column) = locate(text, &attempt.name, 1);
-            findings.push(at(line, column, format!("wrong attempt #{} ({}) names no check it must fail", index + 1, attempt.name)));
+            findings.push(at(
+                line,
+                column,
+                format!("wrong attempt #{} ({}) names no check it must fail", index + 1, attempt.name),
+            ));
         }
     }
     if view.solutions.is_empty() {
@@ -157,7 +174,11 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
                 findings.push(at(
                     line,
                     column,
-                    format!("check {:?} uses {} but `requires` does not list {needed}", check.id, check.probe.type_name()),
+                    format!(
+                        "check {:?} uses {} but `requires` does not list {needed}",
+                        check.id,
+                        check.probe.type_name()
+                    ),
                 ));
             }
         }
@@ -165,9 +186,10 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
 
     // Everything renders (catches template syntax errors the regex cannot see).
     if findings.is_empty()
-        && let Err(err) = source.render(&BTreeMap::new()) {
-            findings.push(at(1, 1, err.to_string()));
-        }
+        && let Err(err) = source.render(&BTreeMap::new())
+    {
+        findings.push(at(1, 1, err.to_string()));
+    }
     findings
 }
 

@@ -64,8 +64,17 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, Located> {
 
 const CHECK_FIELDS: [&str; 5] = ["id", "weight", "description", "hint", "settle"];
 pub const PROBE_TYPES: [&str; 11] = [
-    "object", "objects", "component-flag", "kubelet-config", "node-file", "can-i", "admission",
-    "etcd-value", "audit-log", "certificate", "command",
+    "object",
+    "objects",
+    "component-flag",
+    "kubelet-config",
+    "node-file",
+    "can-i",
+    "admission",
+    "etcd-value",
+    "audit-log",
+    "certificate",
+    "command",
 ];
 
 /// serde cannot say which key of a check was meant as its probe; the keys of that mapping can.
@@ -73,8 +82,14 @@ fn unknown_probe_message(text: &str, line: u64, column: u64) -> String {
     let indent = column.saturating_sub(1) as usize;
     let mut unknown = Vec::new();
     for (index, row) in text.lines().enumerate().skip(line.saturating_sub(1) as usize) {
-        let body = if index + 1 == line as usize { row.get(indent..).unwrap_or("").trim_start_matches("- ") } else { row.get(indent..).unwrap_or("") };
-        if index + 1 > line as usize && (row.len() <= indent || !row[..indent].trim().is_empty() || row[indent..].starts_with("- ")) {
+        let body = if index + 1 == line as usize {
+            row.get(indent..).unwrap_or("").trim_start_matches("- ")
+        } else {
+            row.get(indent..).unwrap_or("")
+        };
+        if index + 1 > line as usize
+            && (row.len() <= indent || !row[..indent].trim().is_empty() || row[indent..].starts_with("- "))
+        {
             break;
         }
         if body.starts_with(' ') {
@@ -155,10 +170,7 @@ impl Catalog {
     }
 
     pub fn get(&self, id: &str) -> Result<&SourceScenario, LoadError> {
-        self.scenarios
-            .iter()
-            .find(|s| s.scenario.id == id)
-            .ok_or_else(|| LoadError::Unknown { id: id.to_string() })
+        self.scenarios.iter().find(|s| s.scenario.id == id).ok_or_else(|| LoadError::Unknown { id: id.to_string() })
     }
 }
 

@@ -35,15 +35,11 @@ impl SourceScenario {
         let mut params = self.scenario.params.clone();
         params.extend(overrides.clone());
         let context = context_for(&params);
-        let mut value = serde_json::to_value(&self.scenario).map_err(|e| RenderError::Shape {
-            file: self.path.clone(),
-            message: e.to_string(),
-        })?;
+        let mut value = serde_json::to_value(&self.scenario)
+            .map_err(|e| RenderError::Shape { file: self.path.clone(), message: e.to_string() })?;
         render_strings(&mut value, &context, &self.path, "")?;
-        let mut scenario: Scenario = serde_json::from_value(value).map_err(|e| RenderError::Shape {
-            file: self.path.clone(),
-            message: e.to_string(),
-        })?;
+        let mut scenario: Scenario = serde_json::from_value(value)
+            .map_err(|e| RenderError::Shape { file: self.path.clone(), message: e.to_string() })?;
         scenario.params = params;
         Ok(Rendered { path: self.path.clone(), scenario, files: self.files.clone(), context })
     }
@@ -52,10 +48,10 @@ impl SourceScenario {
 impl Rendered {
     /// A file of the scenario folder, rendered with the params.
     pub fn file(&self, name: &str) -> Result<String, RenderError> {
-        let bytes = self.files.get(name).ok_or_else(|| RenderError::MissingFile {
-            file: self.path.clone(),
-            name: name.to_string(),
-        })?;
+        let bytes = self
+            .files
+            .get(name)
+            .ok_or_else(|| RenderError::MissingFile { file: self.path.clone(), name: name.to_string() })?;
         let text = std::str::from_utf8(bytes)
             .map_err(|_| RenderError::NotText { file: self.path.clone(), name: name.to_string() })?;
         render_one(text, &self.context).map_err(|message| RenderError::Template {

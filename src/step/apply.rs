@@ -20,7 +20,8 @@ pub async fn create_missing(backend: &dyn Backend, yaml: &str) -> Result<(), Str
 }
 
 async fn apply_documents(backend: &dyn Backend, yaml: &str, only_missing: bool) -> Result<(), String> {
-    let documents: Vec<Value> = serde_saphyr::from_str_multiple(yaml).map_err(|e| format!("the manifest does not parse: {e}"))?;
+    let documents: Vec<Value> =
+        serde_saphyr::from_str_multiple(yaml).map_err(|e| format!("the manifest does not parse: {e}"))?;
     let client = backend.client().await.map_err(|e| e.to_string())?;
     for document in documents.into_iter().filter(|d| !d.is_null()) {
         let api_version = document["apiVersion"].as_str().ok_or("a document has no apiVersion")?.to_string();
@@ -34,12 +35,12 @@ async fn apply_documents(backend: &dyn Backend, yaml: &str, only_missing: bool) 
         if only_missing && api.get_opt(&name).await.map_err(|e| format!("{kind} {name}: {e}"))?.is_some() {
             continue;
         }
-        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&object))
-            .await
-            .map_err(|e| match e {
+        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&object)).await.map_err(
+            |e| match e {
                 kube::Error::Api(status) => format!("{kind} {name}: {}", status.message),
                 other => format!("{kind} {name}: {other}"),
-            })?;
+            },
+        )?;
         if kind == "Namespace" && api_version == "v1" {
             wait_default_service_account(&client, &name).await?;
         }
@@ -55,7 +56,9 @@ async fn wait_default_service_account(client: &kube::Client, namespace: &str) ->
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while api.get_opt("default").await.map_err(|e| e.to_string())?.is_none() {
         if std::time::Instant::now() > deadline {
-            return Err(format!("namespace {namespace} got no default ServiceAccount within 30s (is kube-controller-manager running?)"));
+            return Err(format!(
+                "namespace {namespace} got no default ServiceAccount within 30s (is kube-controller-manager running?)"
+            ));
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::certificates::v1::{
-    CertificateSigningRequest, CertificateSigningRequestCondition, CertificateSigningRequestSpec, CertificateSigningRequestStatus,
+    CertificateSigningRequest, CertificateSigningRequestCondition, CertificateSigningRequestSpec,
+    CertificateSigningRequestStatus,
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ObjectMeta, PostParams};
@@ -68,15 +69,23 @@ pub async fn issue(backend: &dyn Backend, spec: &IssueCertificate) -> Result<(),
             break cert;
         }
         if Instant::now() > deadline {
-            return Err(format!("CSR {} was not signed within 60s (is the controller-manager's signer running?)", spec.csr));
+            return Err(format!(
+                "CSR {} was not signed within 60s (is the controller-manager's signer running?)",
+                spec.csr
+            ));
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     let Some((namespace, name)) = spec.secret.as_deref().and_then(|s| s.split_once('/')) else { return Ok(()) };
-    let stored_key = if spec.mismatched_key { KeyPair::generate_for(algorithm).map_err(|e| e.to_string())? } else { key };
+    let stored_key =
+        if spec.mismatched_key { KeyPair::generate_for(algorithm).map_err(|e| e.to_string())? } else { key };
     let ca = cluster_ca(client.clone(), namespace).await?;
     let secret = Secret {
-        metadata: ObjectMeta { name: Some(name.to_string()), namespace: Some(namespace.to_string()), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(namespace.to_string()),
+            ..Default::default()
+        },
         type_: Some("kubernetes.io/tls".into()),
         data: Some(BTreeMap::from([
             ("tls.crt".to_string(), certificate),
@@ -97,7 +106,13 @@ async fn cluster_ca(client: kube::Client, namespace: &str) -> Result<String, Str
     let api: Api<ConfigMap> = Api::namespaced(client, namespace);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(ca) = api.get_opt("kube-root-ca.crt").await.map_err(|e| e.to_string())?.and_then(|c| c.data).and_then(|d| d.get("ca.crt").cloned()) {
+        if let Some(ca) = api
+            .get_opt("kube-root-ca.crt")
+            .await
+            .map_err(|e| e.to_string())?
+            .and_then(|c| c.data)
+            .and_then(|d| d.get("ca.crt").cloned())
+        {
             return Ok(ca);
         }
         if Instant::now() > deadline {

@@ -52,10 +52,8 @@ impl fmt::Display for StepError {
 pub fn describe(step: &Step) -> String {
     match step {
         Step::Apply(yaml) => {
-            let kinds: Vec<String> = yaml
-                .lines()
-                .filter_map(|l| l.strip_prefix("kind:").map(|k| k.trim().to_string()))
-                .collect();
+            let kinds: Vec<String> =
+                yaml.lines().filter_map(|l| l.strip_prefix("kind:").map(|k| k.trim().to_string())).collect();
             format!("apply {}", if kinds.is_empty() { "manifest".into() } else { kinds.join(", ") })
         }
         Step::ApplyFile(name) => format!("apply {name}"),
@@ -124,7 +122,10 @@ async fn run_step(step: &Step, rendered: &Rendered, backend: &dyn Backend) -> Re
                 (None, None) => return Err("write-file needs content or from".into()),
             };
             for node in resolve_nodes(&write.node, backend) {
-                backend.write_file(&node, Path::new(&write.path), content.as_bytes(), write.mode).await.map_err(|e| e.to_string())?;
+                backend
+                    .write_file(&node, Path::new(&write.path), content.as_bytes(), write.mode)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             Ok(())
         }
@@ -181,11 +182,14 @@ async fn delete(backend: &dyn Backend, target: &ObjectRef) -> Result<(), String>
 
 async fn rewrite(backend: &dyn Backend, spec: &crate::scenario::RewriteObjects) -> Result<(), String> {
     let client = backend.client().await.map_err(|e| e.to_string())?;
-    let (api, _) = dynamic_api(&client, &spec.api_version, &spec.kind, Some(&spec.namespace)).await.map_err(|e| e.to_string())?;
+    let (api, _) =
+        dynamic_api(&client, &spec.api_version, &spec.kind, Some(&spec.namespace)).await.map_err(|e| e.to_string())?;
     let list = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
     for object in list.items {
         let name = object.metadata.name.clone().unwrap_or_default();
-        api.replace(&name, &kube::api::PostParams::default(), &object).await.map_err(|e| format!("{} {name}: {e}", spec.kind))?;
+        api.replace(&name, &kube::api::PostParams::default(), &object)
+            .await
+            .map_err(|e| format!("{} {name}: {e}", spec.kind))?;
     }
     Ok(())
 }
@@ -204,7 +208,8 @@ pub async fn edit_static_pod(backend: &dyn Backend, edit: &StaticPodEdit) -> Res
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{} does not exist on {node}", path.display()))?;
-    let mut manifest = Manifest::parse(&path.display().to_string(), &String::from_utf8_lossy(&text)).map_err(|e| e.to_string())?;
+    let mut manifest =
+        Manifest::parse(&path.display().to_string(), &String::from_utf8_lossy(&text)).map_err(|e| e.to_string())?;
     for name in &edit.remove_flags {
         manifest.remove_flag(name.trim_start_matches('-'));
     }
@@ -222,7 +227,12 @@ pub async fn edit_static_pod(backend: &dyn Backend, edit: &StaticPodEdit) -> Res
 
 /// Writes a manifest and, for the API server or etcd (unless `wait` says otherwise), waits for
 /// the component to restart and the API to be healthy again.
-pub async fn write_manifest_and_wait(backend: &dyn Backend, component: &str, yaml: &str, wait: Option<bool>) -> Result<(), String> {
+pub async fn write_manifest_and_wait(
+    backend: &dyn Backend,
+    component: &str,
+    yaml: &str,
+    wait: Option<bool>,
+) -> Result<(), String> {
     let node = backend.control_plane();
     let client = backend.client().await.map_err(|e| e.to_string())?;
     backend.write_file(&node, &manifest_path(component), yaml.as_bytes(), 0o600).await.map_err(|e| e.to_string())?;
@@ -279,7 +289,11 @@ async fn kubectl(backend: &dyn Backend, command: &KubectlCommand) -> Result<(), 
         .map_err(|_| "kubectl did not finish within 120s".to_string())?
         .map_err(|e| e.to_string())?;
     if !out.status.success() && !allow_failure {
-        return Err(format!("kubectl exited {}: {}", out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "kubectl exited {}: {}",
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(())
 }
@@ -298,10 +312,12 @@ async fn wait_for(backend: &dyn Backend, wait: &WaitFor) -> Result<(), String> {
             let client = backend.client().await.map_err(|e| e.to_string())?;
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
-                if let Ok((api, _)) = dynamic_api(&client, &target.api_version, &target.kind, target.namespace.as_deref()).await
-                    && api.get_opt(&target.name).await.map_err(|e| e.to_string())?.is_some() {
-                        return Ok(());
-                    }
+                if let Ok((api, _)) =
+                    dynamic_api(&client, &target.api_version, &target.kind, target.namespace.as_deref()).await
+                    && api.get_opt(&target.name).await.map_err(|e| e.to_string())?.is_some()
+                {
+                    return Ok(());
+                }
                 if Instant::now() > deadline {
                     return Err(format!("{} did not appear within 60s", object_name(target)));
                 }
@@ -323,7 +339,12 @@ async fn wait_for(backend: &dyn Backend, wait: &WaitFor) -> Result<(), String> {
                     return Ok(());
                 }
                 if Instant::now() > deadline {
-                    return Err(format!("{ready} of {} pods ready in {} after {}s", pods.items.len(), spec.namespace, spec.timeout));
+                    return Err(format!(
+                        "{ready} of {} pods ready in {} after {}s",
+                        pods.items.len(),
+                        spec.namespace,
+                        spec.timeout
+                    ));
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }

@@ -39,8 +39,14 @@ pub async fn image_policy(backend: &dyn Backend, spec: &WebhookStep) -> Result<(
         let ca_path = format!("{node_dir}/webhook-ca.crt");
         let server = format!("https://{reach}:{}{}", spec.port, image_policy::PATH);
         let kubeconf = kubeconfig(&server, &ca_path);
-        backend.write_file(&node, Path::new(&ca_path), certs.ca_pem.as_bytes(), 0o644).await.map_err(|e| e.to_string())?;
-        backend.write_file(&node, Path::new(&format!("{node_dir}/kubeconf")), kubeconf.as_bytes(), 0o600).await.map_err(|e| e.to_string())?;
+        backend
+            .write_file(&node, Path::new(&ca_path), certs.ca_pem.as_bytes(), 0o644)
+            .await
+            .map_err(|e| e.to_string())?;
+        backend
+            .write_file(&node, Path::new(&format!("{node_dir}/kubeconf")), kubeconf.as_bytes(), 0o600)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     wait_listening(&format!("{listen}:{}", spec.port)).await
 }

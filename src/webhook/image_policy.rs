@@ -51,7 +51,11 @@ pub fn decide(review: &ImageReview, allowed_prefixes: &[String]) -> ImageReviewS
     } else {
         ImageReviewStatus {
             allowed: false,
-            reason: format!("images not from a permitted registry ({}): {}", allowed_prefixes.join(", "), forbidden.join(", ")),
+            reason: format!(
+                "images not from a permitted registry ({}): {}",
+                allowed_prefixes.join(", "),
+                forbidden.join(", ")
+            ),
         }
     }
 }
@@ -101,10 +105,12 @@ mod tests {
     #[tokio::test]
     async fn the_router_answers_image_reviews() {
         let body = r#"{"apiVersion":"imagepolicy.k8s.io/v1alpha1","kind":"ImageReview","spec":{"containers":[{"image":"nginx"}],"namespace":"a"}}"#;
-        let request = http::Request::post(PATH).header("content-type", "application/json").body(Body::from(body)).unwrap();
+        let request =
+            http::Request::post(PATH).header("content-type", "application/json").body(Body::from(body)).unwrap();
         let response = router(vec!["registry.ckslab.local/".into()]).oneshot(request).await.unwrap();
         assert_eq!(response.status(), 200);
-        let json: serde_json::Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
         assert_eq!(json["kind"], "ImageReview");
         assert_eq!(json["status"]["allowed"], false);
     }

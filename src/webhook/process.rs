@@ -6,7 +6,10 @@ use std::process::{Command, Stdio};
 
 /// The ckslab executable to start (tests point `CKSLAB_EXE` at the built binary).
 pub fn ckslab_exe() -> PathBuf {
-    std::env::var_os("CKSLAB_EXE").map(PathBuf::from).or_else(|| std::env::current_exe().ok()).unwrap_or_else(|| "ckslab".into())
+    std::env::var_os("CKSLAB_EXE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_exe().ok())
+        .unwrap_or_else(|| "ckslab".into())
 }
 
 fn pid_file(dir: &Path, name: &str) -> PathBuf {

@@ -137,7 +137,10 @@ impl LocalBackend {
                 && s.manifest.as_ref().is_some_and(|file| {
                     std::fs::read(self.paths.manifests_dir().join(file))
                         // The status may carry a "+api<n>" restart epoch after the hash.
-                        .is_ok_and(|b| s.manifest_sha256.as_deref().and_then(|h| h.split('+').next()) == Some(supervisor::sha256_hex(&b).as_str()))
+                        .is_ok_and(|b| {
+                            s.manifest_sha256.as_deref().and_then(|h| h.split('+').next())
+                                == Some(supervisor::sha256_hex(&b).as_str())
+                        })
                 })
         })
     }

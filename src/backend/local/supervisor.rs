@@ -274,9 +274,10 @@ impl ApiServerEpoch {
         }
         for want in desired.values_mut() {
             if let Desired::Run { plan, hash } = want
-                && (plan.pod.starts_with("kube-controller-manager") || plan.pod.starts_with("kube-scheduler")) {
-                    hash.push_str(&format!("+api{}", self.epoch));
-                }
+                && (plan.pod.starts_with("kube-controller-manager") || plan.pod.starts_with("kube-scheduler"))
+            {
+                hash.push_str(&format!("+api{}", self.epoch));
+            }
         }
     }
 }
