@@ -9,6 +9,7 @@ scripts/setup.sh --e2e
 
 export CKSLAB_BIN_DIR=${CKSLAB_BIN_DIR:-$(scripts/build-k8s.sh 2>/dev/null | tail -n 1)}
 cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
 cargo build --locked --all-targets
 # The integration tests that need a cluster share one; run test binaries one at a time so two
 # clusters never compete for the same ports.
