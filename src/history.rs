@@ -14,6 +14,8 @@ pub enum HistoryError {
     Sql(#[from] rusqlite::Error),
     #[error("history database: {0}")]
     Io(#[from] std::io::Error),
+    #[error("history database: {0}")]
+    Json(String),
 }
 
 pub type Result<T> = std::result::Result<T, HistoryError>;
@@ -33,6 +35,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX attempts_scenario ON attempts(scenario);
     CREATE TABLE hints (scenario TEXT PRIMARY KEY, revealed INTEGER NOT NULL);",
     "CREATE TABLE starts (id INTEGER PRIMARY KEY, scenario TEXT NOT NULL, started_at TEXT NOT NULL);",
+    // An exam as JSON: its tasks, flags, grades and clock, so it goes on after a restart.
+    "CREATE TABLE exams (id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, body TEXT NOT NULL);",
 ];
 
 #[derive(Debug, Clone, Serialize)]
@@ -145,6 +149,32 @@ impl History {
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Stores an exam (any serializable shape; the web UI owns it) under its id.
+    pub fn save_exam<T: Serialize>(&self, id: &str, created_ms: i64, exam: &T) -> Result<()> {
+        let body = serde_json::to_string(exam).map_err(|e| HistoryError::Json(e.to_string()))?;
+        self.connection.execute(
+            "INSERT INTO exams (id, created_ms, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT(id) DO UPDATE SET body = excluded.body",
+            params![id, created_ms, body],
+        )?;
+        Ok(())
+    }
+
+    /// Every stored exam, newest first; one that no longer parses is left out (and logged).
+    pub fn exams<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>> {
+        let mut statement = self.connection.prepare("SELECT id, body FROM exams ORDER BY created_ms DESC")?;
+        let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut exams = Vec::new();
+        for row in rows {
+            let (id, body) = row?;
+            match serde_json::from_str(&body) {
+                Ok(exam) => exams.push(exam),
+                Err(e) => tracing::warn!(exam = %id, "a stored exam does not parse, left out: {e}"),
+            }
+        }
+        Ok(exams)
     }
 
     pub fn has_attempt(&self, scenario: &str) -> Result<bool> {

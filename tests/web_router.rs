@@ -701,6 +701,27 @@ async fn exam_mode_end_to_end() {
 }
 
 #[tokio::test]
+async fn an_exam_goes_on_after_the_server_restarts() {
+    let h = harness();
+    let exam = h.state.create_exam(Some(7), 5).unwrap();
+    let (_, flag) = h.post_ok(&format!("/exam/{}/task/1/flag", exam.id)).await;
+    assert_eq!(flag["flagged"], true);
+
+    // A new server process over the same data dir: same exam, same clock, same flag.
+    let home = h._dir.path().join("home");
+    let catalog = Catalog::from_dir(&h._dir.path().join("scenarios")).unwrap();
+    let lab = Lab::new(h.backend.clone(), &home);
+    let restarted = AppState::with_history(lab, catalog, &home, PORT, History::open(&home).unwrap()).unwrap();
+    let again = restarted.exam(&exam.id).unwrap();
+    assert_eq!(again.deadline_ms, exam.deadline_ms);
+    assert_eq!(again.seed, 7);
+    assert!(again.tasks[0].flagged);
+    let index = router(restarted).oneshot(get("/exam")).await.unwrap();
+    let body = String::from_utf8(index.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(body.contains(&exam.id), "the exam is listed after the restart");
+}
+
+#[tokio::test]
 async fn exam_needs_runnable_scenarios_and_valid_numbers() {
     let h = harness();
     let response = h.send(post_form("/exam", &format!("csrf_token={}&seed=abc", h.token()))).await;

@@ -1,7 +1,7 @@
 //! Exam mode: tasks sampled by the curriculum's domain weights from the scenarios this backend
 //! can run (deterministic for a seed), one countdown, flags for review, a weighted score
-//! against the pass mark. Exams live in memory; every graded task is also an attempt in the
-//! history.
+//! against the pass mark. Exams are kept in the history database, so one goes on (its clock
+//! too) after `ckslab serve` restarts; every graded task is also an attempt in the history.
 
 use std::collections::BTreeMap;
 
@@ -26,7 +26,7 @@ use crate::scenario::Scenario;
 /// The most tasks an exam has (the real exam has 15 to 20 in two hours).
 pub const MAX_TASKS: usize = 16;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Exam {
     pub id: String,
     pub seed: u64,
@@ -36,7 +36,7 @@ pub struct Exam {
     pub tasks: Vec<ExamTask>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExamTask {
     /// 1-based, as shown.
     pub number: usize,
@@ -174,6 +174,7 @@ impl AppState {
             finished_ms: None,
             tasks,
         };
+        self.save_exam(&exam);
         lock(&self.exams).insert(exam.id.clone(), exam.clone());
         tracing::info!(exam = %exam.id, seed, tasks = exam.tasks.len(), "exam created");
         Ok(exam)
@@ -185,6 +186,7 @@ impl AppState {
         let exam = exams.get_mut(id).ok_or_else(|| ApiError::NotFound(format!("exam {id}")))?;
         if exam.finished_ms.is_none() && now_ms() >= exam.deadline_ms {
             exam.finished_ms = Some(exam.deadline_ms);
+            self.save_exam(exam);
         }
         Ok(exam.clone())
     }
@@ -192,7 +194,17 @@ impl AppState {
     fn update_exam<T>(&self, id: &str, change: impl FnOnce(&mut Exam) -> Result<T, ApiError>) -> Result<T, ApiError> {
         let mut exams = lock(&self.exams);
         let exam = exams.get_mut(id).ok_or_else(|| ApiError::NotFound(format!("exam {id}")))?;
-        change(exam)
+        let answer = change(exam)?;
+        self.save_exam(exam);
+        Ok(answer)
+    }
+
+    /// Writes the exam through to the history database. A failure is logged, not fatal: the
+    /// exam goes on in memory.
+    fn save_exam(&self, exam: &Exam) {
+        if let Err(e) = self.history().save_exam(&exam.id, exam.created_ms, exam) {
+            tracing::warn!(exam = %exam.id, "could not store the exam: {e}");
+        }
     }
 
     pub(crate) fn record_exam_grade(&self, id: &str, index: usize, report: &Report) {

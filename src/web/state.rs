@@ -69,6 +69,8 @@ impl AppState {
         port: u16,
         history: History,
     ) -> anyhow::Result<AppState> {
+        let exams: Vec<Exam> = history.exams()?;
+        let exams = exams.into_iter().map(|e| (e.id.clone(), e)).collect();
         Ok(AppState(Arc::new(Inner {
             lab,
             catalog,
@@ -81,7 +83,7 @@ impl AppState {
             cluster: Mutex::new(None),
             doctor: Mutex::new(None),
             started: Mutex::new(HashMap::new()),
-            exams: Mutex::new(HashMap::new()),
+            exams: Mutex::new(exams),
             rendered: Mutex::new(HashMap::new()),
         })))
     }
