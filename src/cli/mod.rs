@@ -42,7 +42,8 @@ pub use progress::Spinner;
 #[derive(Debug, Parser)]
 #[command(name = "ckslab", version, verbatim_doc_comment, max_term_width = 100)]
 pub struct Cli {
-    /// Which cluster backend to use [default: kind when a Docker engine runs, else local]
+    /// Which cluster backend to use [default: the one whose lab cluster exists; with none, kind
+    /// when a Docker engine runs, else local]
     #[arg(long, global = true, env = "CKSLAB_BACKEND", value_enum)]
     pub backend: Option<BackendKind>,
 
