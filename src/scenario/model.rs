@@ -142,8 +142,16 @@ pub struct IssueCertificate {
     pub organizations: Vec<String>,
     #[serde(default = "default_signer")]
     pub signer: String,
+    /// DNS subject alternative names in the request (a serving certificate's service names).
+    #[serde(default)]
+    pub dns_names: Vec<String>,
     /// certificates.k8s.io usages, e.g. [digital signature, key encipherment, client auth].
     pub usages: Vec<String>,
+    /// Sign the approved request with the cluster CA read from the control-plane node and
+    /// upload the certificate into the CSR's status, as an administrator does for a signer no
+    /// controller serves (no built-in signer issues serving certificates for services).
+    #[serde(default)]
+    pub sign_with_cluster_ca: bool,
     /// Approve it (false leaves it pending, as a learner who forgot would).
     #[serde(default = "default_true")]
     pub approve: bool,

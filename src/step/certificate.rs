@@ -2,6 +2,9 @@
 //! its approval, and the issued certificate stored as a TLS secret with the cluster CA.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::Datelike;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::ByteString;
@@ -11,7 +14,10 @@ use k8s_openapi::api::certificates::v1::{
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ObjectMeta, PostParams};
-use rcgen::{CertificateParams, DnType, KeyPair};
+use rcgen::{
+    CertificateParams, CertificateSigningRequestParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair,
+    KeyUsagePurpose, SerialNumber,
+};
 
 use crate::backend::Backend;
 use crate::scenario::IssueCertificate;
@@ -24,7 +30,7 @@ pub async fn issue(backend: &dyn Backend, spec: &IssueCertificate) -> Result<(),
         other => return Err(format!("key type {other} is not supported (ecdsa-p256, ecdsa-p384)")),
     };
     let key = KeyPair::generate_for(algorithm).map_err(|e| e.to_string())?;
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    let mut params = CertificateParams::new(spec.dns_names.clone()).map_err(|e| e.to_string())?;
     params.distinguished_name.push(DnType::CommonName, spec.common_name.clone());
     for org in &spec.organizations {
         params.distinguished_name.push(DnType::OrganizationName, org.clone());
@@ -62,6 +68,9 @@ pub async fn issue(backend: &dyn Backend, spec: &IssueCertificate) -> Result<(),
     api.replace_subresource("approval", &spec.csr, &PostParams::default(), &current)
         .await
         .map_err(|e| format!("approving CSR {}: {e}", spec.csr))?;
+    if spec.sign_with_cluster_ca {
+        sign_with_cluster_ca(backend, &api, spec).await?;
+    }
     let deadline = Instant::now() + Duration::from_secs(60);
     let certificate = loop {
         let csr = api.get(&spec.csr).await.map_err(|e| e.to_string())?;
@@ -101,6 +110,104 @@ pub async fn issue(backend: &dyn Backend, spec: &IssueCertificate) -> Result<(),
     Ok(())
 }
 
+const CA_CERT: &str = "/etc/kubernetes/pki/ca.crt";
+const CA_KEY: &str = "/etc/kubernetes/pki/ca.key";
+
+/// Signs the CSR's request with the cluster CA from the control-plane node (what
+/// `openssl x509 -req -CA ca.crt -CAkey ca.key` does there) and writes the certificate into the
+/// CSR's status, as a signer would. The usages asked for become the certificate's key usages.
+async fn sign_with_cluster_ca(
+    backend: &dyn Backend,
+    api: &Api<CertificateSigningRequest>,
+    spec: &IssueCertificate,
+) -> Result<(), String> {
+    let node = backend.control_plane();
+    let mut pems = Vec::new();
+    for path in [CA_CERT, CA_KEY] {
+        let bytes = backend
+            .read_file(&node, Path::new(path))
+            .await
+            .map_err(|e| format!("reading {path} on {node}: {e}"))?
+            .ok_or_else(|| format!("{path} does not exist on {node}"))?;
+        pems.push(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    let key = ca_key_pair(&pems[1]).map_err(|e| format!("{CA_KEY}: {e}"))?;
+    let issuer = Issuer::from_ca_cert_pem(&pems[0], key).map_err(|e| format!("{CA_CERT}: {e}"))?;
+
+    let mut current = api.get(&spec.csr).await.map_err(|e| e.to_string())?;
+    let request = String::from_utf8_lossy(&current.spec.request.0).into_owned();
+    let mut csr = CertificateSigningRequestParams::from_pem(&request)
+        .map_err(|e| format!("CSR {} holds no valid request: {e}", spec.csr))?;
+    let params = &mut csr.params;
+    params.key_usages = Vec::new();
+    params.extended_key_usages = Vec::new();
+    for usage in &spec.usages {
+        match usage.as_str() {
+            "digital signature" => params.key_usages.push(KeyUsagePurpose::DigitalSignature),
+            "key encipherment" => params.key_usages.push(KeyUsagePurpose::KeyEncipherment),
+            "server auth" => params.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth),
+            "client auth" => params.extended_key_usages.push(ExtendedKeyUsagePurpose::ClientAuth),
+            other => return Err(format!("usage {other:?} cannot be signed here")),
+        }
+    }
+    // Whole days (rcgen's dates): from yesterday, so a skewed clock still sees it valid.
+    let (from, to) = (chrono::Utc::now() - chrono::Duration::days(1), chrono::Utc::now() + chrono::Duration::days(2));
+    params.not_before = rcgen::date_time_ymd(from.year(), from.month() as u8, from.day() as u8);
+    params.not_after = rcgen::date_time_ymd(to.year(), to.month() as u8, to.day() as u8);
+    let mut serial: [u8; 16] = rand::random();
+    serial[0] &= 0x7f; // a positive DER integer
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
+    params.use_authority_key_identifier_extension = true;
+    let certificate = csr.signed_by(&issuer).map_err(|e| format!("signing CSR {}: {e}", spec.csr))?;
+
+    let status = current.status.get_or_insert_with(Default::default);
+    status.certificate = Some(ByteString(certificate.pem().into_bytes()));
+    api.replace_subresource("status", &spec.csr, &PostParams::default(), &current)
+        .await
+        .map_err(|e| format!("writing the certificate into CSR {}'s status: {e}", spec.csr))?;
+    Ok(())
+}
+
+/// The CA's key pair. kubeadm writes an RSA key as PKCS#1 ("RSA PRIVATE KEY"), which rcgen reads
+/// only inside PKCS#8, so such a key is wrapped first.
+fn ca_key_pair(pem_text: &str) -> Result<KeyPair, String> {
+    let (_, block) =
+        x509_parser::pem::parse_x509_pem(pem_text.as_bytes()).map_err(|e| format!("not a PEM key: {e}"))?;
+    let pkcs8 = match block.label.as_str() {
+        "PRIVATE KEY" => block.contents,
+        "RSA PRIVATE KEY" => pkcs8_from_pkcs1(&block.contents),
+        other => return Err(format!("a {other} block is not supported (PKCS#8 or PKCS#1 RSA keys are)")),
+    };
+    KeyPair::try_from(pkcs8.as_slice()).map_err(|e| e.to_string())
+}
+
+/// PKCS#8 PrivateKeyInfo around a PKCS#1 RSAPrivateKey: version 0, rsaEncryption, the key.
+fn pkcs8_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
+    // AlgorithmIdentifier { 1.2.840.113549.1.1.1, NULL }
+    const RSA_ENCRYPTION: [u8; 15] =
+        [0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
+    let mut body = vec![0x02, 0x01, 0x00];
+    body.extend_from_slice(&RSA_ENCRYPTION);
+    body.extend(der(0x04, pkcs1));
+    der(0x30, &body)
+}
+
+/// One DER tag-length-value.
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let significant = &bytes[bytes.iter().take_while(|b| **b == 0).count()..];
+        out.push(0x80 | significant.len() as u8);
+        out.extend_from_slice(significant);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
 /// The cluster CA as every namespace sees it (the kube-root-ca.crt ConfigMap).
 async fn cluster_ca(client: kube::Client, namespace: &str) -> Result<String, String> {
     let api: Api<ConfigMap> = Api::namespaced(client, namespace);
@@ -119,5 +226,42 @@ async fn cluster_ca(client: kube::Client, namespace: &str) -> Result<String, Str
             return Err(format!("no kube-root-ca.crt ConfigMap in {namespace}"));
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_parser::prelude::*;
+
+    #[test]
+    fn a_kubeadm_rsa_ca_signs_a_serving_request() {
+        // kubeadm's CA: an RSA key in PKCS#1, as on a kind node.
+        let key = ca_key_pair(include_str!("../../tests/fixtures/kubeadm-ca.key")).unwrap();
+        let ca_pem = include_str!("../../tests/fixtures/kubeadm-ca.crt");
+        let issuer = Issuer::from_ca_cert_pem(ca_pem, key).unwrap();
+
+        let leaf_key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["ledger.bank.svc".to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "ledger.bank.svc");
+        let request = params.serialize_request(&leaf_key).unwrap().pem().unwrap();
+        let mut csr = CertificateSigningRequestParams::from_pem(&request).unwrap();
+        csr.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let signed = csr.signed_by(&issuer).unwrap();
+
+        let (_, ca_der) = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes()).unwrap();
+        let (_, ca) = X509Certificate::from_der(&ca_der.contents).unwrap();
+        let (_, leaf) = X509Certificate::from_der(signed.der()).unwrap();
+        leaf.verify_signature(Some(ca.public_key())).expect("signed by the CA's key");
+        assert_eq!(leaf.issuer(), ca.subject());
+        assert!(leaf.extended_key_usage().unwrap().unwrap().value.server_auth);
+        let sans = leaf.subject_alternative_name().unwrap().unwrap();
+        assert!(sans.value.general_names.iter().any(|n| matches!(n, GeneralName::DNSName("ledger.bank.svc"))));
+    }
+
+    #[test]
+    fn unsupported_keys_say_what_is_supported() {
+        let err = ca_key_pair("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n").unwrap_err();
+        assert!(err.contains("PKCS#8 or PKCS#1 RSA"), "{err}");
     }
 }
