@@ -434,6 +434,53 @@ async fn admission_is_probed_with_a_server_side_dry_run() {
 }
 
 #[tokio::test]
+async fn network_access_is_decided_from_the_policies_and_namespace_labels() {
+    let fixture = Fixture::new(|method, path, _| match (method, path.split('?').next().unwrap()) {
+        ("GET", "/api/v1/namespaces") => (
+            200,
+            json!({"apiVersion": "v1", "kind": "NamespaceList", "metadata": {}, "items": [
+                {"metadata": {"name": "shop", "labels": {"tier": "frontend"}}},
+                {"metadata": {"name": "payments"}}
+            ]}),
+        ),
+        ("GET", "/apis/networking.k8s.io/v1/namespaces/payments/networkpolicies") => (
+            200,
+            json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicyList", "metadata": {}, "items": [{
+                "metadata": {"name": "api", "namespace": "payments"},
+                "spec": {"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress"],
+                         "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"tier": "frontend"}}}], "ports": [{"port": 8080}]}]}
+            }]}),
+        ),
+        // (the API lists nothing, not an error, for a namespace that does not exist)
+        ("GET", p) if p.ends_with("/networkpolicies") => (
+            200,
+            json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicyList", "metadata": {}, "items": []}),
+        ),
+        _ => (404, status_body(404, &format!("no fixture for {method} {path}"))),
+    });
+    let probe = |from: &str, port: &str, allowed: bool| {
+        format!(
+            "{{id: a, description: d, network-access: {{from: {from}, to: {{namespace: payments, labels: {{app: api}}}}, port: '{port}', allowed: {allowed}}}}}"
+        )
+    };
+    let shop = "{namespace: shop, labels: {app: web}}";
+    assert_outcome(&fixture.grade(&probe(shop, "8080", true)).await, Outcome::Pass, "allowed by policy api");
+    let verdict = fixture.grade(&probe(shop, "9090", true)).await;
+    assert_outcome(
+        &verdict,
+        Outcome::Fail,
+        "ingress at payments/{app=api} is selected by api and no rule of it admits it",
+    );
+    assert_eq!(verdict.expected, "shop/{app=web} -> payments/{app=api} on TCP/9090 to be allowed");
+    // A namespace that does not exist yet has no labels but its name.
+    let elsewhere = "{namespace: default, labels: {app: web}}";
+    assert_eq!(fixture.grade(&probe(elsewhere, "8080", false)).await.outcome, Outcome::Pass);
+    assert_outcome(&fixture.grade(&probe(shop, "http", true)).await, Outcome::Error, "is not a number");
+}
+
+#[tokio::test]
 async fn any_of_and_all_of_combine_probes() {
     let fixture = Fixture::no_api().file(CP, APISERVER, &apiserver_manifest(&[]), 0o600, 0);
     let any = "{id: a, description: d, any-of: [{component-flag: {component: kube-apiserver, flag: anonymous-auth, equals: 'false'}}, {component-flag: {component: kube-apiserver, flag: authorization-mode, includes: RBAC}}]}";

@@ -7,6 +7,7 @@ mod audit;
 mod cert;
 mod etcd;
 pub mod fields;
+mod netpol;
 mod node;
 
 use std::time::{Duration, Instant};
@@ -161,6 +162,7 @@ async fn probe_inner(spec: &Probe, backend: &dyn Backend) -> Finding {
         Probe::KubeletConfig(p) => node::kubelet_config(p, backend).await,
         Probe::NodeFile(p) => node::node_file(p, backend).await,
         Probe::Command(p) => node::command(p, backend).await,
+        Probe::NetworkAccess(p) => netpol::network_access(p, backend).await,
         Probe::EtcdValue(p) => etcd::etcd_value(p, backend).await,
         Probe::AuditLog(p) => audit::audit_log(p, backend).await,
         Probe::Certificate(p) => cert::certificate(p, backend).await,

@@ -376,6 +376,9 @@ pub enum Probe {
     Certificate(CertificateProbe),
     /// A command in a pod or on a node.
     Command(CommandProbe),
+    /// Whether the NetworkPolicies let one connection through, evaluated from the policies and
+    /// namespace labels with Kubernetes' semantics (so it grades without an enforcing CNI).
+    NetworkAccess(NetworkAccessProbe),
     /// Passes when any of these probes passes (for answers that can take several shapes).
     AnyOf(Vec<Probe>),
     /// Passes when every one of these probes passes.
@@ -396,6 +399,7 @@ impl Probe {
             Probe::AuditLog(_) => "audit-log",
             Probe::Certificate(_) => "certificate",
             Probe::Command(_) => "command",
+            Probe::NetworkAccess(_) => "network-access",
             Probe::AnyOf(_) => "any-of",
             Probe::AllOf(_) => "all-of",
         }
@@ -677,6 +681,57 @@ pub struct SecretKeyRef {
 
 fn default_cert_key() -> String {
     "tls.crt".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NetworkAccessProbe {
+    pub from: NetworkEndpoint,
+    pub to: NetworkEndpoint,
+    pub port: TemplatedNumber,
+    /// TCP (default), UDP or SCTP.
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// The name of the destination container's port, for policies that name ports.
+    #[serde(default)]
+    pub port_name: Option<String>,
+    pub allowed: bool,
+}
+
+/// A number written as itself or as a template of params (`"{{ port }}"`), read after rendering.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum TemplatedNumber {
+    Number(u64),
+    Text(String),
+}
+
+impl TemplatedNumber {
+    pub fn get<T: TryFrom<u64>>(&self) -> Result<T, String> {
+        let number = match self {
+            TemplatedNumber::Number(n) => *n,
+            TemplatedNumber::Text(text) => {
+                text.trim().parse().map_err(|_| format!("{text:?} is not a number (after rendering the params)"))?
+            }
+        };
+        T::try_from(number).map_err(|_| format!("{number} is out of range"))
+    }
+}
+
+fn default_protocol() -> String {
+    "TCP".into()
+}
+
+/// A pod (its namespace and labels) or an address outside the cluster.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NetworkEndpoint {
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ip: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
