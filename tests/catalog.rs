@@ -27,3 +27,17 @@ fn every_shipped_scenario_lints_clean_and_renders() {
         assert!(rendered.scenario.wrong_attempts.len() >= 2, "{} needs two wrong attempts", source.path);
     }
 }
+
+#[test]
+fn every_exam_domain_has_a_scenario() {
+    // Exam mode samples by domain weight; a domain without scenarios would silently shrink the exam.
+    let catalog = Catalog::embedded().expect("the embedded catalog loads");
+    for domain in &ckslab::curriculum::Curriculum::get().domains {
+        let count = catalog
+            .scenarios
+            .iter()
+            .filter(|s| s.render(&BTreeMap::new()).unwrap().scenario.domain == domain.id)
+            .count();
+        assert!(count > 0, "domain {} ({}%) has no scenario", domain.id, domain.weight);
+    }
+}

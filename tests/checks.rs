@@ -501,3 +501,114 @@ async fn an_unreachable_api_server_is_an_error_that_shows_its_last_log_line() {
     let needs_exec = "{id: a, description: d, requires: [pod-exec], command: {pod: team/web-1, command: [id]}}";
     assert_outcome(&fixture.grade(needs_exec).await, Outcome::Skip, "the fixture backend lacks pod-exec");
 }
+
+/// (what, pod securityContext, parser's, log-shipper's, pod annotations, checks expected to fail)
+type SeccompCase = (&'static str, Value, Value, Value, Value, Vec<&'static str>);
+
+/// The shipped seccomp scenario's own checks, graded against every shape a valid answer can
+/// take (seccomp for the pod, per container, or both mixed) and against the near misses.
+#[tokio::test]
+async fn the_seccomp_checks_accept_every_valid_shape_and_name_the_container_that_misses() {
+    use std::collections::BTreeMap;
+    let catalog = ckslab::scenario::Catalog::embedded().unwrap();
+    let rendered = catalog.get("seccomp-runtime-default").unwrap().render(&BTreeMap::new()).unwrap();
+    let hardened = json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}});
+    let with_seccomp = |kind: &str| {
+        let mut context = hardened.clone();
+        context["seccompProfile"] = json!({"type": kind});
+        context
+    };
+    let cases: Vec<SeccompCase> = vec![
+        (
+            "pod-level",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            hardened.clone(),
+            json!({}),
+            vec![],
+        ),
+        ("per container", json!({}), with_seccomp("RuntimeDefault"), with_seccomp("RuntimeDefault"), json!({}), vec![]),
+        (
+            "mixed",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            with_seccomp("RuntimeDefault"),
+            hardened.clone(),
+            json!({}),
+            vec![],
+        ),
+        (
+            "sidecar override",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            with_seccomp("Unconfined"),
+            json!({}),
+            vec!["seccomp-runtime-default"],
+        ),
+        (
+            "one container",
+            json!({}),
+            with_seccomp("RuntimeDefault"),
+            hardened.clone(),
+            json!({}),
+            vec!["seccomp-runtime-default"],
+        ),
+        (
+            "annotation",
+            json!({}),
+            hardened.clone(),
+            hardened.clone(),
+            json!({"seccomp.security.alpha.kubernetes.io/pod": "runtime/default"}),
+            vec!["seccomp-runtime-default"],
+        ),
+        (
+            "escalation unset",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            json!({"capabilities": {"drop": ["ALL"]}}),
+            json!({}),
+            vec!["no-privilege-escalation"],
+        ),
+        (
+            "one capability",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["NET_RAW"]}}),
+            json!({}),
+            vec!["drop-all-capabilities"],
+        ),
+        (
+            "ALL among others",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["NET_RAW", "ALL"]}}),
+            json!({}),
+            vec![],
+        ),
+    ];
+    for (what, pod_context, parser, sidecar, annotations, failing) in cases {
+        let pod = |name: &str| {
+            json!({"metadata": {"name": name, "namespace": "ingest", "labels": {"app": "parser"}, "annotations": annotations},
+                   "spec": {"securityContext": pod_context, "containers": [
+                       {"name": "parser", "image": "busybox:1.36", "securityContext": parser},
+                       {"name": "log-shipper", "image": "busybox:1.36", "securityContext": sidecar}]},
+                   "status": {"phase": "Running"}})
+        };
+        let pods =
+            json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [pod("parser-a"), pod("parser-b")]});
+        let fixture = Fixture::new(move |method, path, _| match (method, path.split('?').next().unwrap()) {
+            ("GET", "/api/v1") => (200, core_discovery()),
+            ("GET", "/api/v1/namespaces/ingest/pods") => (200, pods.clone()),
+            _ => (404, status_body(404, &format!("no fixture for {method} {path}"))),
+        });
+        for check in &rendered.scenario.checks {
+            let mut check = check.clone();
+            check.settle = None;
+            let verdict = check::run(&check, &fixture).await;
+            let expected = if failing.contains(&check.id.as_str()) { Outcome::Fail } else { Outcome::Pass };
+            assert_eq!(verdict.outcome, expected, "{what}: {} observed {}", check.id, verdict.observed);
+            if expected == Outcome::Fail && check.id != "seccomp-runtime-default" {
+                assert!(verdict.observed.contains("log-shipper"), "{what}: names the container: {}", verdict.observed);
+            }
+        }
+    }
+}
