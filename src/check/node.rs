@@ -6,9 +6,11 @@ use regex::Regex;
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
-use super::{Finding, fields, resolve_nodes};
+use super::{Finding, Outcome, fields, resolve_nodes};
 use crate::backend::{Backend, ExecOutput};
-use crate::scenario::{CommandProbe, ComponentFlagProbe, FlagExpectation, KubeletConfigProbe, NodeFileProbe, NodeRef};
+use crate::scenario::{
+    CommandProbe, ComponentFlagProbe, FlagExpectation, KubeletConfigProbe, NodeFileProbe, NodeRef, PodSet,
+};
 use crate::staticpod::{Manifest, manifest_path};
 
 /// Reads and parses a component's static pod manifest on the control-plane node.
@@ -188,6 +190,9 @@ async fn one_node_file(probe: &NodeFileProbe, backend: &dyn Backend, node: &str)
 
 pub async fn command(probe: &CommandProbe, backend: &dyn Backend) -> Finding {
     let shown = probe.command.join(" ");
+    if let Some(pods) = &probe.pods {
+        return command_in_pods(probe, pods, backend).await;
+    }
     let (place, output) = if let Some(pod) = &probe.pod {
         (format!("in pod {pod}"), pod_exec(backend, pod, probe.container.as_deref(), &probe.command).await)
     } else {
@@ -197,10 +202,75 @@ pub async fn command(probe: &CommandProbe, backend: &dyn Backend) -> Finding {
         };
         (format!("on {node}"), backend.exec(&node, &probe.command).await.map_err(|e| e.to_string()))
     };
-    let output = match output {
-        Ok(o) => o,
-        Err(e) => return Finding::error(format!("running `{shown}` {place}: {e}"), "the command to run"),
+    match output {
+        Ok(output) => judge_output(probe, &output, &place),
+        Err(e) => Finding::error(format!("running `{shown}` {place}: {e}"), "the command to run"),
+    }
+}
+
+/// Runs the command in every container of every selected pod; the first that does not give the
+/// expected result decides (so the finding names the pod and container to look at).
+async fn command_in_pods(probe: &CommandProbe, set: &PodSet, backend: &dyn Backend) -> Finding {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, ListParams};
+    let shown = probe.command.join(" ");
+    let selection = match &set.selector {
+        Some(selector) => format!("pods {selector} in {}", set.namespace),
+        None => format!("pods in {}", set.namespace),
     };
+    let client = match backend.client().await {
+        Ok(c) => c,
+        Err(e) => return Finding::error(e.to_string(), "a reachable API server"),
+    };
+    let api: Api<Pod> = Api::namespaced(client, &set.namespace);
+    let mut params = ListParams::default();
+    if let Some(selector) = &set.selector {
+        params = params.labels(selector);
+    }
+    let pods = match api.list(&params).await {
+        Ok(list) => list.items,
+        Err(e) => return Finding::error(format!("listing {selection}: {e}"), format!("{selection} listable")),
+    };
+    if pods.len() < set.min {
+        return Finding::fail(
+            format!("{} of {selection} found", pods.len()),
+            format!("at least {} of {selection} to run `{shown}` in", set.min),
+        );
+    }
+    let mut places = 0;
+    let mut last = None;
+    for pod in &pods {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let containers: Vec<String> = match &probe.container {
+            Some(c) => vec![c.clone()],
+            None => pod.spec.iter().flat_map(|s| s.containers.iter().map(|c| c.name.clone())).collect(),
+        };
+        for container in containers {
+            let place = format!("in pod {}/{name} container {container}", set.namespace);
+            let target = format!("{}/{name}", set.namespace);
+            let finding = match pod_exec(backend, &target, Some(&container), &probe.command).await {
+                Ok(output) => judge_output(probe, &output, &place),
+                Err(e) => Finding::error(format!("running `{shown}` {place}: {e}"), "the command to run"),
+            };
+            if finding.outcome != Outcome::Pass {
+                return finding;
+            }
+            places += 1;
+            last = Some(finding);
+        }
+    }
+    match last {
+        Some(finding) => Finding::pass(
+            format!("{places} container(s) of {selection} gave the expected result; last: {}", finding.observed),
+            finding.expected,
+        ),
+        None => Finding::fail(format!("{selection} have no containers"), format!("containers to run `{shown}` in")),
+    }
+}
+
+/// Exit code and output patterns against what a command gave.
+fn judge_output(probe: &CommandProbe, output: &ExecOutput, place: &str) -> Finding {
+    let shown = probe.command.join(" ");
     let mut expected = Vec::new();
     let mut ok = true;
     if let Some(code) = probe.exit_code {

@@ -205,7 +205,7 @@ pub fn probe_needs(probe: &Probe) -> Vec<Capability> {
         Probe::NodeFile(_) => vec![Capability::ControlPlaneFiles],
         Probe::EtcdValue(_) => vec![Capability::Etcd],
         Probe::AuditLog(_) => vec![Capability::ControlPlaneFiles],
-        Probe::Command(c) if c.pod.is_some() => vec![Capability::PodExec],
+        Probe::Command(c) if c.pod.is_some() || c.pods.is_some() => vec![Capability::PodExec],
         Probe::Command(_) => vec![Capability::ControlPlaneFiles],
         // Each alternative may need something else; what all of them need is what counts.
         Probe::AllOf(parts) => {

@@ -734,6 +734,17 @@ pub struct NetworkEndpoint {
     pub ip: Option<String>,
 }
 
+/// Pods chosen by namespace and label selector; fewer than `min` (default 1) is a fail.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PodSet {
+    pub namespace: String,
+    #[serde(default)]
+    pub selector: Option<String>,
+    #[serde(default = "default_min_pods")]
+    pub min: usize,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CommandProbe {
@@ -742,6 +753,10 @@ pub struct CommandProbe {
     pub node: Option<NodeRef>,
     #[serde(default)]
     pub pod: Option<String>,
+    /// Run in every pod a selector matches (pods a Deployment made have no fixed names), in
+    /// every container of each unless `container` names one; all must give the expected result.
+    #[serde(default)]
+    pub pods: Option<PodSet>,
     #[serde(default)]
     pub container: Option<String>,
     pub command: Vec<String>,
