@@ -339,12 +339,7 @@ async fn wait_for(backend: &dyn Backend, wait: &WaitFor) -> Result<(), String> {
                     return Ok(());
                 }
                 if Instant::now() > deadline {
-                    return Err(format!(
-                        "{ready} of {} pods ready in {} after {}s",
-                        pods.items.len(),
-                        spec.namespace,
-                        spec.timeout
-                    ));
+                    return Err(pods_not_ready(spec, &pods.items, ready));
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -352,9 +347,70 @@ async fn wait_for(backend: &dyn Backend, wait: &WaitFor) -> Result<(), String> {
     }
 }
 
+/// Says which pods are not ready and in what phase, or that none exists yet (then the
+/// Deployment, ReplicaSet or the namespace's events say why).
+fn pods_not_ready(spec: &crate::scenario::PodsReady, pods: &[Pod], ready: usize) -> String {
+    let matching = spec.selector.as_deref().map(|s| format!(" matching {s}")).unwrap_or_default();
+    let head = format!("{ready} of {} pods{matching} ready in {} after {}s", pods.len(), spec.namespace, spec.timeout);
+    if pods.is_empty() {
+        return format!(
+            "{head} (wanted {}): no pod exists; `kubectl -n {} get deploy,rs,events` shows why",
+            spec.min, spec.namespace
+        );
+    }
+    let waiting: Vec<String> = pods
+        .iter()
+        .filter(|p| !pod_ready(p))
+        .map(|p| {
+            let phase = p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_else(|| "no phase".into());
+            format!("{} {phase}", p.metadata.name.as_deref().unwrap_or("?"))
+        })
+        .collect();
+    if waiting.is_empty() {
+        return format!("{head} (wanted {})", spec.min);
+    }
+    format!("{head}; not ready: {}", waiting.join(", "))
+}
+
 fn pod_ready(pod: &Pod) -> bool {
     pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> crate::scenario::PodsReady {
+        crate::scenario::PodsReady {
+            namespace: "ingest".into(),
+            selector: Some("app=parser".into()),
+            min: 2,
+            timeout: 60,
+        }
+    }
+
+    #[test]
+    fn a_pods_ready_timeout_names_the_waiting_pods_or_says_none_exists() {
+        let none = pods_not_ready(&spec(), &[], 0);
+        assert!(none.contains("0 of 0 pods matching app=parser ready in ingest after 60s"), "{none}");
+        assert!(none.contains("no pod exists; `kubectl -n ingest get deploy,rs,events`"), "{none}");
+
+        let pending: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "parser-1"}, "status": {"phase": "Pending"}
+        }))
+        .unwrap();
+        let running: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "parser-2"},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .unwrap();
+        let some = pods_not_ready(&spec(), &[pending, running], 1);
+        assert!(
+            some.ends_with("1 of 2 pods matching app=parser ready in ingest after 60s; not ready: parser-1 Pending"),
+            "{some}"
+        );
+    }
 }
