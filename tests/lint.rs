@@ -119,6 +119,28 @@ fn probes_need_declared_capabilities() {
 }
 
 #[test]
+fn a_jsonpath_that_does_not_parse_is_placed_at_its_check() {
+    let bad = GOOD.replace(
+        "    object: {kind: Namespace, name: \"{{ namespace }}\"}",
+        "    object: {kind: Namespace, name: \"{{ namespace }}\", fields: [{path: \"$.metadata.labels[?@.x ==]\", present: true}]}",
+    );
+    let found = findings(&bad, &[NS]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("scenario.yaml:14:5:"), "{found:?}");
+    assert!(found[0].contains("check \"ns-exists\": JSONPath \"$.metadata.labels[?@.x ==]\" does not parse at character 26: expected comparable"), "{found:?}");
+}
+
+#[test]
+fn a_command_names_one_place_to_run() {
+    let bad = GOOD.replace("requires: [api]", "requires: [api, pod-exec, control-plane-files]").replace(
+        "    object: {kind: Namespace, name: \"{{ namespace }}\"}",
+        "    command: {node: control-plane, pods: {namespace: demo}, command: [id]}",
+    );
+    let found = findings(&bad, &[NS]);
+    assert!(found.iter().any(|f| f.contains("give only one of node, pod and pods")), "{found:?}");
+}
+
+#[test]
 fn the_cli_lints_a_folder_and_fails_on_problems() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), &GOOD.replace("fails: [ns-exists]", "fails: [nope]"), &[NS]);

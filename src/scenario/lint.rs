@@ -184,13 +184,63 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
         }
     }
 
-    // Everything renders (catches template syntax errors the regex cannot see).
-    if findings.is_empty()
-        && let Err(err) = source.render(&BTreeMap::new())
-    {
-        findings.push(at(1, 1, err.to_string()));
+    // Everything renders (catches template syntax errors the regex cannot see), and what the
+    // checks say once rendered makes sense: JSONPaths parse, a command has one place to run.
+    if findings.is_empty() {
+        match source.render(&BTreeMap::new()) {
+            Err(err) => findings.push(at(1, 1, err.to_string())),
+            Ok(rendered) => {
+                for check in &rendered.scenario.checks {
+                    for problem in probe_problems(&check.probe) {
+                        let (line, column) = locate(text, &format!("id: {}", check.id), 1);
+                        findings.push(at(line, column, format!("check {:?}: {problem}", check.id)));
+                    }
+                }
+            }
+        }
     }
     findings
+}
+
+/// Mistakes in a rendered probe that would otherwise only show when grading.
+fn probe_problems(probe: &Probe) -> Vec<String> {
+    use jsonpath_rust::JsonPath;
+    let conditions: &[super::FieldCondition] = match probe {
+        Probe::Object(p) => &p.fields,
+        Probe::Objects(p) => &p.fields,
+        Probe::ComponentFlag(p) => &p.file_fields,
+        Probe::KubeletConfig(p) => &p.fields,
+        Probe::NodeFile(p) => &p.fields,
+        Probe::AnyOf(parts) | Probe::AllOf(parts) => return parts.iter().flat_map(probe_problems).collect(),
+        Probe::Command(c) => {
+            let places = [c.node.is_some(), c.pod.is_some(), c.pods.is_some()].into_iter().filter(|p| *p).count();
+            return if places > 1 {
+                vec!["a command runs in one place: give only one of node, pod and pods".into()]
+            } else {
+                Vec::new()
+            };
+        }
+        _ => &[],
+    };
+    conditions
+        .iter()
+        .filter_map(|c| {
+            serde_json::Value::Null
+                .query(&c.path)
+                .err()
+                .map(|e| format!("JSONPath {:?} {}", c.path, parse_error(&e.to_string())))
+        })
+        .collect()
+}
+
+/// The JSONPath parser reports a multi-line diagram; a lint line wants "where: what".
+fn parse_error(message: &str) -> String {
+    let column = Regex::new(r"--> \d+:(\d+)").ok().and_then(|re| re.captures(message)).map(|c| c[1].to_string());
+    let reason = message.lines().rev().find_map(|l| l.trim().strip_prefix("= ")).map(str::to_string);
+    match (column, reason) {
+        (Some(column), Some(reason)) => format!("does not parse at character {column}: {reason}"),
+        _ => format!("does not parse: {}", message.split_whitespace().collect::<Vec<_>>().join(" ")),
+    }
 }
 
 fn is_tera_builtin(name: &str) -> bool {
