@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod backup;
 pub mod check;
+pub mod classroom;
 pub mod cli;
 pub mod curriculum;
 pub mod doctor;

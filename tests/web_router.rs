@@ -727,3 +727,41 @@ async fn exam_needs_runnable_scenarios_and_valid_numbers() {
     let response = h.send(post_form("/exam", &format!("csrf_token={}&seed=abc", h.token()))).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_joined_learner_s_checks_reach_the_classroom_board() {
+    use ckslab::classroom::{client::Membership, roster::Roster, server};
+    let h = harness();
+    let config = server::ClassroomConfig {
+        name: "room".into(),
+        join_token: "t0k".into(),
+        instructor_key: "k3y".into(),
+        public_url: String::new(),
+        scenarios: vec![],
+    };
+    let classroom = server::router(server::ClassroomState::new(config, Roster::in_memory().unwrap()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let serving = tokio::spawn(axum::serve(listener, classroom.clone()).into_future());
+    let membership = Membership { url, token: "t0k".into(), learner: "Ana".into(), classroom: "room".into() };
+    membership.save(&h._dir.path().join("home")).unwrap();
+
+    h.post_ok("/scenarios/demo-file/start").await;
+    assert_eq!(h.wait_job().await["ok"], true);
+    let events = h.check("/scenarios/demo-file/check").await;
+    let report = &events.last().unwrap().1;
+    assert_eq!(report["classroom_problem"], serde_json::Value::Null, "{report}");
+    let board =
+        classroom.clone().oneshot(Request::get("/api/board?key=k3y").body(Body::empty()).unwrap()).await.unwrap();
+    let board = json(board).await;
+    assert_eq!(board["learners"][0]["learner"], "Ana");
+    assert_eq!(board["learners"][0]["cells"]["demo-file"]["best"], report["score"]);
+
+    // The classroom server is gone: the grade still comes, with the reason it was not reported.
+    serving.abort();
+    let _ = serving.await;
+    let events = h.check("/scenarios/demo-file/check").await;
+    let report = &events.last().unwrap().1;
+    assert_eq!(report["score"], 33);
+    assert!(report["classroom_problem"].as_str().unwrap().contains("cannot reach the classroom"), "{report}");
+}

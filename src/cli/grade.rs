@@ -18,10 +18,15 @@ pub async fn run(context: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let rendered = context.rendered(&args.id)?;
     let lab = context.lab().await;
     let report = lab.grade(&rendered, |_| {}).await;
-    if let Ok(history) = crate::history::History::open(&context.home)
-        && let Err(e) = history.record_grade(&report, lab.backend.name())
-    {
-        tracing::warn!("could not record the attempt: {e}");
+    let mut hints_used = 0;
+    if let Ok(history) = crate::history::History::open(&context.home) {
+        if let Err(e) = history.record_grade(&report, lab.backend.name()) {
+            tracing::warn!("could not record the attempt: {e}");
+        }
+        hints_used = history.hints_revealed(&report.scenario).unwrap_or(0);
+    }
+    if let Some(problem) = crate::classroom::client::report_if_joined(&context.home, &report, hints_used).await {
+        eprintln!("note: the grade was not reported to your classroom: {problem}");
     }
     print!("{}", report::render(&report, args.format));
     if args.format != Format::Table {

@@ -1,5 +1,6 @@
 //! The `ckslab` command line: one file per subcommand, all thin over the library.
 
+mod classroom;
 mod doctor;
 mod grade;
 mod hint;
@@ -97,6 +98,8 @@ pub enum Command {
     NodeShell(node_shell::Args),
     /// Run a webhook backend that scenarios use (e.g. image-policy)
     Webhook(webhook::Args),
+    /// Instructor-led classes: an instructor's progress board that learners report grades to
+    Classroom(classroom::Args),
     /// Internal: the local backend's static-pod supervisor
     #[command(name = "__local-supervisor", hide = true)]
     LocalSupervisor(lifecycle::SupervisorArgs),
@@ -162,6 +165,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(&context, args).await,
         Command::NodeShell(args) => node_shell::run(&context, args).await,
         Command::Webhook(args) => webhook::run(args).await,
+        Command::Classroom(args) => classroom::run(&context, args).await,
         Command::LocalSupervisor(args) => lifecycle::supervise(args).await,
     };
     match result {

@@ -24,6 +24,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
+pub use assets::{asset, templates};
 pub use error::ApiError;
 pub use state::{AppState, ClusterView, JobView};
 

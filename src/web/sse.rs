@@ -35,6 +35,8 @@ pub struct Summary {
     pub hints_used: u32,
     pub best: Option<u32>,
     pub attempt: Option<i64>,
+    /// Set when the learner joined a classroom and the report did not reach it.
+    pub classroom_problem: Option<String>,
 }
 
 /// Where a finished report goes besides the history.
@@ -65,7 +67,9 @@ pub fn grade(state: AppState, rendered: Arc<Rendered>, guard: OpGuard, target: T
                 let _ = verdicts.send(event("verdict", verdict));
             })
             .await;
-        let summary = record(&state, &report, target);
+        let mut summary = record(&state, &report, target);
+        summary.classroom_problem =
+            crate::classroom::client::report_if_joined(&state.home, &report, summary.hints_used).await;
         let _ = tx.send(event("report", &summary));
         guard.finish(Ok(()));
     });
@@ -86,6 +90,7 @@ fn record(state: &AppState, report: &Report, target: Target) -> Summary {
         hints_used: history.hints_revealed(&report.scenario).unwrap_or(0),
         best: history.best_score(&report.scenario).ok().flatten(),
         attempt,
+        classroom_problem: None,
     };
     drop(history);
     if let Target::ExamTask { exam, index } = target {

@@ -302,6 +302,9 @@ async function runCheck(button) {
           (data.best != null ? " · best " + data.best + "%" : "") + " · " + data.hints_used + (data.hints_used === 1 ? " hint" : " hints") + " used";
         const best = document.getElementById("best");
         if (best && data.best != null) { best.hidden = false; best.textContent = "best " + data.best + "%"; }
+        if (data.classroom_problem) {
+          summary.append(el("div", { class: "muted small", text: "Not reported to your classroom: " + data.classroom_problem }));
+        }
         summary.dataset.score = String(data.score);
         summary.dataset.passed = String(data.passed);
         const note = document.getElementById("solution-note");
