@@ -25,6 +25,13 @@ pub fn describe_all(conditions: &[FieldCondition]) -> String {
 }
 
 pub fn describe(condition: &FieldCondition) -> String {
+    if let Some(label) = &condition.label {
+        match condition.expect {
+            Expectation::Absent(true) | Expectation::Present(false) => return format!("no {label}"),
+            Expectation::Absent(false) | Expectation::Present(true) => return format!("some {label}"),
+            _ => {}
+        }
+    }
     let quantifier = if condition.any { "some" } else { "every" };
     let what = match &condition.expect {
         Expectation::Equals(v) => format!("equals {}", compact(v)),
@@ -34,7 +41,12 @@ pub fn describe(condition: &FieldCondition) -> String {
         Expectation::Absent(true) | Expectation::Present(false) => return format!("{} is absent", condition.path),
         Expectation::Absent(false) | Expectation::Present(true) => return format!("{} is set", condition.path),
     };
-    format!("{quantifier} {} {what}", condition.path)
+    match &condition.label {
+        // A label names the value already; "every" would read oddly before it.
+        Some(label) if !condition.any => format!("{label} {what}"),
+        Some(label) => format!("one of {label} {what}"),
+        None => format!("{quantifier} {} {what}", condition.path),
+    }
 }
 
 pub fn evaluate(document: &Value, condition: &FieldCondition) -> Finding {
@@ -43,11 +55,15 @@ pub fn evaluate(document: &Value, condition: &FieldCondition) -> Finding {
         Ok(found) => found.into_iter().filter(|v| !v.is_null()).collect(),
         Err(err) => return Finding::error(format!("bad path {}: {err}", condition.path), expected),
     };
+    let absence_wanted = matches!(condition.expect, Expectation::Absent(_) | Expectation::Present(_));
     let shown = || {
-        if matches.is_empty() {
-            format!("{} not set", condition.path)
-        } else {
-            format!("{} = {}", condition.path, matches.iter().map(|v| compact(v)).collect::<Vec<_>>().join(", "))
+        let values = matches.iter().map(|v| compact(v)).collect::<Vec<_>>().join(", ");
+        match (&condition.label, matches.is_empty()) {
+            (Some(label), true) if absence_wanted => format!("no {label}"),
+            (Some(label), true) => format!("{label}: not set"),
+            (Some(label), false) => format!("{label}: {values}"),
+            (None, true) => format!("{} not set", condition.path),
+            (None, false) => format!("{} = {values}", condition.path),
         }
     };
     let wants_absent = match condition.expect {
@@ -117,7 +133,33 @@ mod tests {
     use serde_json::json;
 
     fn cond(path: &str, expect: Expectation, any: bool) -> FieldCondition {
-        FieldCondition { path: path.into(), expect, any }
+        FieldCondition { path: path.into(), label: None, expect, any }
+    }
+
+    #[test]
+    fn a_label_says_in_words_what_a_filter_path_selects() {
+        let pod = json!({"spec": {"containers": [{"name": "app"}, {"name": "sidecar", "securityContext": {"allowPrivilegeEscalation": false}}]}});
+        let mut condition = cond(
+            "$.spec.containers[?@.securityContext.allowPrivilegeEscalation != false].name",
+            Expectation::Absent(true),
+            false,
+        );
+        condition.label = Some("containers that allow privilege escalation".into());
+        let finding = evaluate(&pod, &condition);
+        assert_eq!(finding.outcome, Outcome::Fail);
+        assert_eq!(finding.observed, r#"containers that allow privilege escalation: "app""#);
+        assert_eq!(finding.expected, "no containers that allow privilege escalation");
+        let hardened =
+            json!({"spec": {"containers": [{"name": "app", "securityContext": {"allowPrivilegeEscalation": false}}]}});
+        assert_eq!(evaluate(&hardened, &condition).observed, "no containers that allow privilege escalation");
+        let mut profile =
+            cond("$.spec.securityContext.seccompProfile.type", Expectation::Equals(json!("RuntimeDefault")), false);
+        profile.label = Some("the pod's seccomp profile".into());
+        let finding = evaluate(&pod, &profile);
+        assert_eq!(
+            (finding.observed.as_str(), finding.expected.as_str()),
+            ("the pod's seccomp profile: not set", r#"the pod's seccomp profile equals "RuntimeDefault""#)
+        );
     }
 
     #[test]

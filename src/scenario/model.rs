@@ -414,6 +414,10 @@ impl Probe {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FieldCondition {
     pub path: String,
+    /// What the path selects, in words, for messages (a filter expression is hard to read):
+    /// "containers that allow privilege escalation".
+    #[serde(default)]
+    pub label: Option<String>,
     #[serde(flatten)]
     pub expect: Expectation,
     #[serde(default)]
