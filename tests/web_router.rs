@@ -746,6 +746,13 @@ async fn a_joined_learner_s_checks_reach_the_classroom_board() {
     let membership = Membership { url, token: "t0k".into(), learner: "Ana".into(), classroom: "room".into() };
     membership.save(&h._dir.path().join("home")).unwrap();
 
+    let home = unescape(&h.ok_page("/").await);
+    assert!(
+        home.contains("reported to classroom <strong>room</strong>") && home.contains("as <strong>Ana</strong>"),
+        "{home}"
+    );
+    assert!(!home.contains("t0k"), "the home page never shows the join token");
+
     h.post_ok("/scenarios/demo-file/start").await;
     assert_eq!(h.wait_job().await["ok"], true);
     let events = h.check("/scenarios/demo-file/check").await;

@@ -38,6 +38,12 @@ pub async fn home(State(state): State<AppState>) -> Page {
     ctx.insert("runnable_count", &runnable);
     let capabilities: Vec<&str> = backend.capabilities().iter().map(|c| c.as_str()).collect();
     ctx.insert("capabilities", &capabilities);
+    // Shown without the join token: it is the classroom's secret, not this page's.
+    let classroom = crate::classroom::client::Membership::load(&state.home)
+        .ok()
+        .flatten()
+        .map(|m| serde_json::json!({"classroom": m.classroom, "url": m.url, "learner": m.learner}));
+    ctx.insert("classroom", &classroom);
     Ok(Html(state.render("home.html", "home", ctx)?))
 }
 
