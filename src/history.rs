@@ -65,14 +65,7 @@ impl History {
     }
 
     fn from_connection(mut connection: Connection) -> Result<History> {
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: usize = connection.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
-            let tx = connection.transaction()?;
-            tx.execute_batch(migration)?;
-            tx.pragma_update(None, "user_version", index + 1)?;
-            tx.commit()?;
-        }
+        crate::store::migrate(&mut connection, MIGRATIONS)?;
         Ok(History { connection })
     }
 

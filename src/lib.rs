@@ -18,6 +18,7 @@ pub mod lab;
 pub mod scenario;
 pub mod staticpod;
 pub mod step;
+pub mod store;
 pub mod tools;
 pub mod verify;
 pub mod web;

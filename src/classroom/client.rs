@@ -59,19 +59,10 @@ impl Membership {
 
     /// Saved readable by the learner only: it holds the join token.
     pub fn save(&self, data_dir: &Path) -> Result<PathBuf, ClientError> {
-        use std::os::unix::fs::OpenOptionsExt;
         let path = Self::path(data_dir);
-        let config = |e: std::io::Error| ClientError::Config { path: path.clone(), message: e.to_string() };
-        std::fs::create_dir_all(data_dir).map_err(config)?;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(config)?;
         let text = serde_json::to_vec_pretty(self).expect("a membership serializes");
-        std::io::Write::write_all(&mut file, &text).map_err(config)?;
+        crate::store::write_private(&path, &text)
+            .map_err(|e| ClientError::Config { path: path.clone(), message: e.to_string() })?;
         Ok(path)
     }
 

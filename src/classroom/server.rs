@@ -54,7 +54,6 @@ pub struct Secrets {
 impl Secrets {
     pub fn load_or_create(dir: &Path, renew: bool) -> anyhow::Result<Secrets> {
         use anyhow::Context as _;
-        use std::os::unix::fs::OpenOptionsExt;
         let path = dir.join("secrets.json");
         if !renew && let Ok(bytes) = std::fs::read(&path) {
             return serde_json::from_slice(&bytes)
@@ -65,15 +64,8 @@ impl Secrets {
             join_token: hex::encode(rand::random::<[u8; 6]>()),
             instructor_key: crate::web::security::new_token(),
         };
-        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
+        crate::store::write_private(&path, &serde_json::to_vec_pretty(&secrets)?)
             .with_context(|| path.display().to_string())?;
-        std::io::Write::write_all(&mut file, &serde_json::to_vec_pretty(&secrets)?)?;
         Ok(secrets)
     }
 }
