@@ -504,3 +504,62 @@ async fn broken_manifest_is_reported() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// kwok's nodes have no kubelet: if the node lifecycle controller took one for NotReady after a
+/// late heartbeat (a busy machine, an API server held down by a scenario), it would mark the
+/// node's pods not Ready and nothing would ever mark them Ready again. kwok is frozen for longer
+/// than Kubernetes' default 50s grace period; the pods must stay Ready.
+#[tokio::test]
+async fn pods_stay_ready_when_kwok_misses_heartbeats() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let _api = API.write().await;
+    let (_, client) = cluster().await;
+    let ns = namespace(&client, "t-heartbeat", serde_json::json!({})).await;
+    let deploy: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "steady"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "steady"}},
+            "template": {
+                "metadata": {"labels": {"app": "steady"}},
+                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10.1"}]}
+            }
+        }
+    }))
+    .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), &ns).create(&PostParams::default(), &deploy).await.unwrap();
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns);
+    let ready = || async {
+        let list = pods.list(&ListParams::default().labels("app=steady")).await.ok()?;
+        let ready = list.items.iter().filter(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        });
+        (ready.count() == 2).then_some(())
+    };
+    eventually(Duration::from_secs(120), "2 Ready pods", ready).await;
+
+    let pid_file = data_dir().join("local/pids/kwok.pid");
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    /// Thaws kwok even when an assertion fails.
+    struct Thaw(Pid);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            let _ = kill(self.0, Signal::SIGCONT);
+        }
+    }
+    kill(Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+    let thaw = Thaw(Pid::from_raw(pid));
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    drop(thaw);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let list = pods.list(&ListParams::default().labels("app=steady")).await.unwrap();
+    for pod in &list.items {
+        let conditions = pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+        let ready = conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.status.as_str());
+        assert_eq!(ready, Some("True"), "{} lost Ready: {conditions:?}", pod.metadata.name.as_deref().unwrap_or("?"));
+    }
+}

@@ -234,6 +234,10 @@ pub fn kube_controller_manager() -> String {
         "--leader-elect-lease-duration=5s",
         "--leader-elect-renew-deadline=4s",
         "--leader-elect-retry-period=1s",
+        // Not kubeadm's: kwok's nodes have no kubelet to mark pods Ready again, so a node taken
+        // for NotReady after one late heartbeat (a busy machine, an API server a scenario keeps
+        // down) would leave every pod Running but not Ready for good.
+        "--node-monitor-grace-period=1h",
         "--requestheader-client-ca-file=/etc/kubernetes/pki/front-proxy-ca.crt",
         "--root-ca-file=/etc/kubernetes/pki/ca.crt",
         "--service-account-private-key-file=/etc/kubernetes/pki/sa.key",
