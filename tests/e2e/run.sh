@@ -31,12 +31,22 @@ mkdir -p "$E2E_ARTIFACTS" "$CKSLAB_HOME"
 server_log=$E2E_ARTIFACTS/serve.log
 server_pid=
 brought_up=
+classroom_pid=
+joined=
 
 summary() {
   echo "$1 passed, $2 failed"
 }
 
 cleanup() {
+  if [[ -n $joined ]]; then
+    "$CKSLAB_BIN" classroom leave >/dev/null 2>&1 || echo "warning: ckslab classroom leave failed"
+    joined=
+  fi
+  if [[ -n $classroom_pid ]]; then
+    kill -TERM "$classroom_pid" 2>/dev/null
+    classroom_pid=
+  fi
   if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
@@ -76,6 +86,27 @@ else
   "$CKSLAB_BIN" up || fail_early "ckslab up --backend local failed"
   # Ours to delete and re-create from the UI.
   export E2E_OWN_CLUSTER=1
+fi
+
+# An instructor's classroom for this learner, only when the data dir is the test's own (joining
+# changes where a user's grades go).
+if [[ -n ${E2E_FRESH_HISTORY:-} ]]; then
+  classroom_home=$root/target/e2e-classroom
+  classroom_log=$E2E_ARTIFACTS/classroom.log
+  rm -rf "$classroom_home"
+  "$CKSLAB_BIN" --home "$classroom_home" classroom serve --listen 127.0.0.1:0 --name e2e >"$classroom_log" 2>&1 &
+  classroom_pid=$!
+  board=
+  for _ in $(seq 100); do
+    board=$(grep -o 'http://127\.0\.0\.1:[0-9]*/?key=[0-9a-f]*' "$classroom_log" | head -n1)
+    [[ -n $board ]] && break
+    sleep 0.1
+  done
+  [[ -n $board ]] || { cat "$classroom_log" >&2; fail_early "ckslab classroom serve did not start"; }
+  token=$(grep -o -- '--token [0-9a-f]*' "$classroom_log" | head -n1 | awk '{print $2}')
+  "$CKSLAB_BIN" classroom join "${board%%/?key=*}" --token "$token" --name "E2E Learner" || fail_early "ckslab classroom join failed"
+  joined=1
+  export CLASSROOM_BOARD=$board
 fi
 
 "$CKSLAB_BIN" serve --no-open --port 0 >"$server_log" 2>&1 &

@@ -191,6 +191,25 @@ test("history lists both attempts", async () => {
   await shot("08-history");
 });
 
+test("the instructor's classroom board shows this learner's attempts", {
+  skip: !process.env.CLASSROOM_BOARD && "run.sh joins a classroom only with a data dir of its own",
+}, async () => {
+  // The instructor's own tab: the learner's page stays where it is for the tests after this.
+  const board = await context.newPage();
+  try {
+    const response = await board.goto(process.env.CLASSROOM_BOARD);
+    assert.equal(response.status(), 200);
+    const cell = board.locator(`#board tr[data-learner="E2E Learner"] td[data-scenario="${SCENARIO}"]`);
+    await cell.waitFor();
+    const text = await cell.textContent();
+    assert.match(text, /100%/, "the best score");
+    assert.match(text, /2×/, "both checks were reported");
+    await board.screenshot({ path: join(ARTIFACTS, "08b-classroom-board.png"), fullPage: true });
+  } finally {
+    await board.close();
+  }
+});
+
 test("exam mode: sampled tasks, countdown, flag, finish, review", async () => {
   await page.locator("header nav a", { hasText: "Exam" }).click();
   await page.waitForURL(/\/exam$/);
