@@ -17,7 +17,8 @@ fn help_teaches_a_first_session() {
         .assert()
         .success()
         .stdout(predicate::str::contains("ckslab start etcd-encryption"))
-        .stdout(predicate::str::contains("verify"));
+        .stdout(predicate::str::contains("verify"))
+        .stdout(predicate::str::contains("ckslab classroom join <url>"));
 }
 
 #[test]

@@ -40,6 +40,9 @@ pub use progress::Spinner;
 ///   ckslab start etcd-encryption       # set up and break the scenario, print the task
 ///   ckslab grade etcd-encryption       # check your fix (exit 0 pass, 1 fail, 2 error)
 ///   ckslab serve                       # or do all of it in the browser
+///
+/// In an instructor-led class, `ckslab classroom join <url> --token <token> --name <you>` once
+/// sends every grade to the instructor's board (`ckslab classroom serve`).
 #[derive(Debug, Parser)]
 #[command(name = "ckslab", version, verbatim_doc_comment, max_term_width = 100)]
 pub struct Cli {
