@@ -30,7 +30,10 @@ pub async fn purge(client: &kube::Client, name: &str) -> Result<(), String> {
             let _ = api.delete_collection(&now, &ListParams::default()).await;
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(3);
+    // Let the namespace controller finish if it can: finalizing under it while it still
+    // deletes content by namespace *name* lets it delete what the next setup creates in the
+    // namespace of the same name (pods that never appear). Force only when it is stuck.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if namespaces.get_opt(name).await.map_err(|e| e.to_string())?.is_none() {
             return Ok(());
