@@ -189,10 +189,10 @@ async fn one_node_file(probe: &NodeFileProbe, backend: &dyn Backend, node: &str)
 }
 
 pub async fn command(probe: &CommandProbe, backend: &dyn Backend) -> Finding {
-    let shown = probe.command.join(" ");
     if let Some(pods) = &probe.pods {
         return command_in_pods(probe, pods, backend).await;
     }
+    let shown = probe.command.join(" ");
     let (place, output) = if let Some(pod) = &probe.pod {
         (format!("in pod {pod}"), pod_exec(backend, pod, probe.container.as_deref(), &probe.command).await)
     } else {

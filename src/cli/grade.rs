@@ -25,12 +25,13 @@ pub async fn run(context: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         hints_used = history.hints_revealed(&report.scenario).unwrap_or(0);
     }
-    if let Some(problem) = crate::classroom::client::report_if_joined(&context.home, &report, hints_used).await {
-        eprintln!("note: the grade was not reported to your classroom: {problem}");
-    }
     print!("{}", report::render(&report, args.format));
     if args.format != Format::Table {
         println!();
+    }
+    // After the result is shown: an unreachable classroom may take seconds to time out.
+    if let Some(problem) = crate::classroom::client::report_if_joined(&context.home, &report, hints_used).await {
+        eprintln!("note: the grade was not reported to your classroom: {problem}");
     }
     Ok(ExitCode::from(report.exit_code() as u8))
 }

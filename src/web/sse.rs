@@ -68,10 +68,11 @@ pub fn grade(state: AppState, rendered: Arc<Rendered>, guard: OpGuard, target: T
             })
             .await;
         let mut summary = record(&state, &report, target);
+        // Reporting to a classroom touches no cluster: it need not hold the operation slot.
+        guard.finish(Ok(()));
         summary.classroom_problem =
             crate::classroom::client::report_if_joined(&state.home, &report, summary.hints_used).await;
         let _ = tx.send(event("report", &summary));
-        guard.finish(Ok(()));
     });
     let stream = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) }).boxed();
     Sse::new(stream).keep_alive(KeepAlive::default())
