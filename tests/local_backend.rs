@@ -317,25 +317,35 @@ async fn approved_csr_is_signed_by_the_cluster_ca() {
     assert_eq!(cn, "jane");
 }
 
+/// A 2-replica Deployment of pause pods labelled app=`name` in `ns`.
+async fn create_pause_deployment(client: &kube::Client, ns: &str, name: &str) {
+    let deploy: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": name, "image": "registry.k8s.io/pause:3.10.1"}]}
+            }
+        }
+    }))
+    .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), ns).create(&PostParams::default(), &deploy).await.unwrap();
+}
+
+fn pod_is_ready(pod: &Pod) -> bool {
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
 /// (f) A Deployment's pods become Running on the kwok nodes.
 #[tokio::test]
 async fn deployment_pods_run_on_kwok_nodes() {
     let _api = API.read().await;
     let (_, client) = cluster().await;
     let ns = namespace(&client, "t-deploy", serde_json::json!({})).await;
-    let deploy: Deployment = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "web"},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {
-                "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "web", "image": "registry.k8s.io/pause:3.10.1"}]}
-            }
-        }
-    }))
-    .unwrap();
-    Api::<Deployment>::namespaced(client.clone(), &ns).create(&PostParams::default(), &deploy).await.unwrap();
+    create_pause_deployment(&client, &ns, "web").await;
     let pods = Api::<Pod>::namespaced(client.clone(), &ns);
     let running = eventually(Duration::from_secs(120), "2 Running pods", || async {
         let list = pods.list(&ListParams::default().labels("app=web")).await.ok()?;
@@ -516,29 +526,11 @@ async fn pods_stay_ready_when_kwok_misses_heartbeats() {
     let _api = API.write().await;
     let (_, client) = cluster().await;
     let ns = namespace(&client, "t-heartbeat", serde_json::json!({})).await;
-    let deploy: Deployment = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "steady"},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "steady"}},
-            "template": {
-                "metadata": {"labels": {"app": "steady"}},
-                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10.1"}]}
-            }
-        }
-    }))
-    .unwrap();
-    Api::<Deployment>::namespaced(client.clone(), &ns).create(&PostParams::default(), &deploy).await.unwrap();
+    create_pause_deployment(&client, &ns, "steady").await;
     let pods = Api::<Pod>::namespaced(client.clone(), &ns);
     let ready = || async {
         let list = pods.list(&ListParams::default().labels("app=steady")).await.ok()?;
-        let ready = list.items.iter().filter(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        });
-        (ready.count() == 2).then_some(())
+        (list.items.iter().filter(|p| pod_is_ready(p)).count() == 2).then_some(())
     };
     eventually(Duration::from_secs(120), "2 Ready pods", ready).await;
 
@@ -558,8 +550,6 @@ async fn pods_stay_ready_when_kwok_misses_heartbeats() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let list = pods.list(&ListParams::default().labels("app=steady")).await.unwrap();
     for pod in &list.items {
-        let conditions = pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
-        let ready = conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.status.as_str());
-        assert_eq!(ready, Some("True"), "{} lost Ready: {conditions:?}", pod.metadata.name.as_deref().unwrap_or("?"));
+        assert!(pod_is_ready(pod), "{} lost Ready: {:?}", pod.metadata.name.as_deref().unwrap_or("?"), pod.status);
     }
 }
