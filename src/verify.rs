@@ -191,3 +191,74 @@ pub fn junit(results: &[ScenarioResult]) -> String {
     }
     report.to_string().expect("JUnit XML serializes")
 }
+
+/// Moving on: on one cluster, start and solve every scenario in `order`, then in reverse
+/// order, with no reset between them but the one each start does; then start each one, apply
+/// each of its wrong attempts and move on. Every start must succeed and every solved grade
+/// must pass: what one scenario (or a near miss of it) leaves behind never breaks the next.
+pub async fn chain(lab: &Lab, order: &[Rendered], progress: &dyn Progress) -> ScenarioResult {
+    let runnable: Vec<&Rendered> =
+        order.iter().filter(|r| missing_capabilities(&r.scenario, lab.backend.as_ref()).is_empty()).collect();
+    let mut cases = Vec::new();
+    let mut previous = String::from("a fresh cluster");
+    let forward = runnable.iter().copied();
+    let backward = runnable.iter().rev().copied();
+    for (pass, rendered) in forward.map(|r| ("in catalog order", r)).chain(backward.map(|r| ("in reverse order", r))) {
+        let id = &rendered.scenario.id;
+        let started = Instant::now();
+        progress.step(&format!("chain {pass}: {id} after {previous}"));
+        let name = format!("{pass}: {id} starts and its solution passes after {previous}");
+        let outcome = solve_and_grade(lab, rendered, progress).await;
+        let millis = started.elapsed().as_millis() as u64;
+        cases.push(match outcome {
+            Ok(report) if report.passed => Case { name, ok: true, detail: String::new(), skipped: false, millis },
+            Ok(report) => Case { name, ok: false, detail: summary(&report), skipped: false, millis },
+            Err(detail) => Case { name, ok: false, detail, skipped: false, millis },
+        });
+        previous = id.clone();
+    }
+    for rendered in &runnable {
+        for wrong in &rendered.scenario.wrong_attempts {
+            let id = &rendered.scenario.id;
+            let started = Instant::now();
+            let name = format!("wrong attempts: {id} starts after {previous}");
+            progress.step(&format!("chain: {id} ({}) after {previous}", wrong.name));
+            let outcome = async {
+                lab.start(rendered, progress).await.map_err(|e| format!("starting: {e}"))?;
+                let phase = format!("wrong attempt {}", wrong.name);
+                crate::step::run_steps(&phase, &wrong.steps, rendered, lab.backend.as_ref(), progress)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            let millis = started.elapsed().as_millis() as u64;
+            cases.push(Case {
+                name,
+                ok: outcome.is_ok(),
+                detail: outcome.err().unwrap_or_default(),
+                skipped: false,
+                millis,
+            });
+            previous = format!("{id} wrong attempt {}", wrong.name);
+        }
+    }
+    // The last one goes the way any scenario goes when the next starts.
+    if let Some(last) = lab.active()
+        && let Err(e) = lab.reset(&last, progress).await
+    {
+        cases.push(Case {
+            name: "reset afterwards".into(),
+            ok: false,
+            detail: e.to_string(),
+            skipped: false,
+            millis: 0,
+        });
+    }
+    ScenarioResult { scenario: "moving-on chain".into(), cases }
+}
+
+async fn solve_and_grade(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> Result<Report, String> {
+    lab.start(rendered, progress).await.map_err(|e| format!("starting: {e}"))?;
+    lab.solve(rendered, 0, progress).await.map_err(|e| format!("solving: {e}"))?;
+    Ok(lab.grade(rendered, |_| {}).await)
+}

@@ -131,12 +131,12 @@ impl Backend for Fixture {
     async fn read_file(&self, node: &str, path: &Path) -> Result<Option<Vec<u8>>, BackendError> {
         Ok(self.files.lock().unwrap().get(&(node.to_string(), path.to_path_buf())).map(|(b, _)| b.clone()))
     }
-    async fn write_file(&self, node: &str, path: &Path, contents: &[u8], mode: u32) -> Result<(), BackendError> {
+    async fn put_file(&self, node: &str, path: &Path, contents: &[u8], mode: u32) -> Result<(), BackendError> {
         let stat = FileStat { mode, uid: 0, gid: 0, is_dir: false };
         self.files.lock().unwrap().insert((node.into(), path.into()), (contents.to_vec(), stat));
         Ok(())
     }
-    async fn remove_file(&self, node: &str, path: &Path) -> Result<(), BackendError> {
+    async fn delete_file(&self, node: &str, path: &Path) -> Result<(), BackendError> {
         self.files.lock().unwrap().remove(&(node.to_string(), path.to_path_buf()));
         Ok(())
     }

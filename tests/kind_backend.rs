@@ -2,6 +2,8 @@
 //! Docker engine runs here). The fakes keep node files under a folder per node, so reads,
 //! writes, backups and stats go through the backend's real command lines.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use ckslab::backend::kind::KindBackend;
@@ -88,6 +90,12 @@ async fn kind_backend_plumbing() {
     up_creates_once_and_down_deletes_only_its_own().await;
     node_files_round_trip_with_backups().await;
     missing_tools_name_the_fix().await;
+    node_file_steps_leave_backups().await;
+}
+
+async fn node_file_steps_leave_backups() {
+    let fakes = Fakes::new();
+    common::node_file_steps_leave_backups(&fakes.backend()).await;
 }
 
 async fn up_creates_once_and_down_deletes_only_its_own() {

@@ -112,11 +112,11 @@ impl Backend for FakeBackend {
     async fn read_file(&self, _node: &str, path: &Path) -> BackendResult<Option<Vec<u8>>> {
         Ok(self.files.lock().unwrap().get(path).map(|(bytes, _)| bytes.clone()))
     }
-    async fn write_file(&self, _node: &str, path: &Path, contents: &[u8], mode: u32) -> BackendResult<()> {
+    async fn put_file(&self, _node: &str, path: &Path, contents: &[u8], mode: u32) -> BackendResult<()> {
         self.files.lock().unwrap().insert(path.to_path_buf(), (contents.to_vec(), mode));
         Ok(())
     }
-    async fn remove_file(&self, _node: &str, path: &Path) -> BackendResult<()> {
+    async fn delete_file(&self, _node: &str, path: &Path) -> BackendResult<()> {
         self.files.lock().unwrap().remove(path);
         Ok(())
     }

@@ -13,7 +13,6 @@ use super::{
     Backend, BackendError, Capabilities, Capability, ClusterStatus, ComponentStatus, ExecOutput, FileStat, Progress,
     Result,
 };
-use crate::backup;
 
 /// The cluster every ckslab kind command acts on. ckslab never touches another cluster.
 pub const CLUSTER_NAME: &str = "ckslab";
@@ -331,11 +330,12 @@ impl Backend for KindBackend {
         }
     }
 
-    async fn write_file(&self, node: &str, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    fn backups_dir(&self) -> PathBuf {
+        self.backups.clone()
+    }
+
+    async fn put_file(&self, node: &str, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         self.check_node(node)?;
-        if let Some(old) = self.read_file(node, path).await? {
-            backup::save(&self.backups, node, path, &old)?;
-        }
         let argv: Vec<String> =
             ["sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\" && chmod \"$2\" \"$1\"", "sh"]
                 .map(String::from)
@@ -345,11 +345,8 @@ impl Backend for KindBackend {
         self.run_ok(&self.docker, &docker_exec_args(node, &argv, true), Some(contents)).await.map(|_| ())
     }
 
-    async fn remove_file(&self, node: &str, path: &Path) -> Result<()> {
+    async fn delete_file(&self, node: &str, path: &Path) -> Result<()> {
         self.check_node(node)?;
-        if let Some(old) = self.read_file(node, path).await? {
-            backup::save(&self.backups, node, path, &old)?;
-        }
         let argv = vec!["rm".into(), "-f".into(), path.display().to_string()];
         self.run_ok(&self.docker, &docker_exec_args(node, &argv, false), None).await.map(|_| ())
     }

@@ -184,10 +184,36 @@ pub trait Backend: Send + Sync {
 
     /// `None` when the file does not exist.
     async fn read_file(&self, node: &str, path: &Path) -> Result<Option<Vec<u8>>>;
-    /// Writes (creating parent folders) and sets the mode.
-    async fn write_file(&self, node: &str, path: &Path, contents: &[u8], mode: u32) -> Result<()>;
-    /// Removes a file; a missing file is not an error.
-    async fn remove_file(&self, node: &str, path: &Path) -> Result<()>;
+    /// Writes (creating parent folders) and sets the mode, with no backup: callers use
+    /// [`Backend::write_file`], which backs up first.
+    async fn put_file(&self, node: &str, path: &Path, contents: &[u8], mode: u32) -> Result<()>;
+    /// Removes a file, with no backup; a missing file is not an error. Callers use
+    /// [`Backend::remove_file`].
+    async fn delete_file(&self, node: &str, path: &Path) -> Result<()>;
+
+    /// Where backups of node files go, per node and node path.
+    fn backups_dir(&self) -> PathBuf {
+        self.state_dir().join("backups")
+    }
+
+    /// Writes a node file; what was there before (if it differs) is backed up first. The one
+    /// place every change ckslab makes to a node file goes through, on every backend.
+    async fn write_file(&self, node: &str, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+        if let Some(old) = self.read_file(node, path).await?
+            && old != contents
+        {
+            crate::backup::save(&self.backups_dir(), node, path, &old)?;
+        }
+        self.put_file(node, path, contents, mode).await
+    }
+
+    /// Removes a node file after backing it up; a missing file is not an error.
+    async fn remove_file(&self, node: &str, path: &Path) -> Result<()> {
+        if let Some(old) = self.read_file(node, path).await? {
+            crate::backup::save(&self.backups_dir(), node, path, &old)?;
+        }
+        self.delete_file(node, path).await
+    }
     async fn stat_file(&self, node: &str, path: &Path) -> Result<Option<FileStat>>;
     /// Runs `argv` on the node, with the node's filesystem view.
     async fn exec(&self, node: &str, argv: &[String]) -> Result<ExecOutput>;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{Context, Spinner};
-use crate::verify::{ScenarioResult, junit, verify};
+use crate::verify::{ScenarioResult, chain, junit, verify};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -16,6 +16,11 @@ pub struct Args {
     /// Also write JUnit XML here (for CI)
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Instead of proving each scenario alone, chain them on one cluster: start and solve each
+    /// in order, then in reverse, then each wrong attempt, with no reset but each start's own.
+    /// Proves that moving on from any scenario (solved or not) never breaks the next one
+    #[arg(long)]
+    chain: bool,
     /// Output format
     #[arg(long, value_enum, default_value = "table")]
     format: super::list::ListFormat,
@@ -32,10 +37,21 @@ pub async fn run(context: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     let lab = context.lab().await;
     let mut results: Vec<ScenarioResult> = Vec::new();
+    let mut batches: Vec<Vec<crate::scenario::Rendered>> = Vec::new();
+    let mut all = Vec::new();
     for id in &ids {
-        let rendered = catalog.get(id)?.render(&Default::default())?;
+        all.push(catalog.get(id)?.render(&Default::default())?);
+    }
+    if args.chain {
+        batches.push(all);
+    } else {
+        batches.extend(all.into_iter().map(|r| vec![r]));
+    }
+    for batch in batches {
+        let id = if args.chain { "the moving-on chain".to_string() } else { batch[0].scenario.id.clone() };
         let spinner = Spinner::new(&format!("verifying {id}"));
-        let result = verify(&lab, &rendered, &spinner).await;
+        let result =
+            if args.chain { chain(&lab, &batch, &spinner).await } else { verify(&lab, &batch[0], &spinner).await };
         spinner.finish(&format!("{id}: {}", if result.ok() { "proven" } else { "NOT proven" }));
         if args.format == super::list::ListFormat::Table {
             for case in &result.cases {

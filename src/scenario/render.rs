@@ -114,3 +114,34 @@ fn render_strings(value: &mut Value, context: &tera::Context, file: &str, at: &s
     }
     Ok(())
 }
+
+/// A rendered scenario as it is kept on disk while it is the lab's active one: what was
+/// started is what gets undone, even if the catalog changed since.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RenderedRecord {
+    path: String,
+    scenario: Scenario,
+    /// The scenario folder's files, base64.
+    files: BTreeMap<String, String>,
+}
+
+impl Rendered {
+    pub fn to_json(&self) -> String {
+        use base64::Engine;
+        let files =
+            self.files.iter().map(|(k, v)| (k.clone(), base64::engine::general_purpose::STANDARD.encode(v))).collect();
+        let record = RenderedRecord { path: self.path.clone(), scenario: self.scenario.clone(), files };
+        serde_json::to_string(&record).expect("a rendered scenario serializes")
+    }
+
+    pub fn from_json(text: &str) -> Result<Rendered, String> {
+        use base64::Engine;
+        let record: RenderedRecord = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut files = BTreeMap::new();
+        for (name, data) in record.files {
+            files.insert(name, base64::engine::general_purpose::STANDARD.decode(data).map_err(|e| e.to_string())?);
+        }
+        let context = context_for(&record.scenario.params);
+        Ok(Rendered { path: record.path, scenario: record.scenario, files, context })
+    }
+}

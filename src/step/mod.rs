@@ -234,12 +234,11 @@ pub async fn write_manifest_and_wait(
     wait: Option<bool>,
 ) -> Result<(), String> {
     let node = backend.control_plane();
-    let client = backend.client().await.map_err(|e| e.to_string())?;
-    backend.write_file(&node, &manifest_path(component), yaml.as_bytes(), 0o600).await.map_err(|e| e.to_string())?;
     let affects_api = matches!(component, "kube-apiserver" | "etcd");
-    if !wait.unwrap_or(affects_api) {
-        return Ok(());
-    }
+    let wait = wait.unwrap_or(affects_api);
+    let client = if wait { Some(backend.client().await.map_err(|e| e.to_string())?) } else { None };
+    backend.write_file(&node, &manifest_path(component), yaml.as_bytes(), 0o600).await.map_err(|e| e.to_string())?;
+    let Some(client) = client else { return Ok(()) };
     // First see the old process go away, so "healthy" below is the new one answering.
     let window = Instant::now() + restart_window(backend);
     while Instant::now() < window {

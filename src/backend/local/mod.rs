@@ -543,7 +543,7 @@ impl Backend for LocalBackend {
         }
     }
 
-    async fn write_file(&self, node: &str, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    async fn put_file(&self, node: &str, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         let root = self.node_root(node)?;
         if !root.is_dir() {
             return Err(BackendError::NoCluster { backend: "local".into() });
@@ -568,7 +568,7 @@ impl Backend for LocalBackend {
             .map_err(|e| BackendError::io(format!("writing {} on {node}", path.display()), e))
     }
 
-    async fn remove_file(&self, node: &str, path: &Path) -> Result<()> {
+    async fn delete_file(&self, node: &str, path: &Path) -> Result<()> {
         let p = paths::resolve_in_root(&self.node_root(node)?, path)?;
         match tokio::fs::remove_file(&p).await {
             Ok(()) => Ok(()),

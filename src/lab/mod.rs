@@ -3,6 +3,12 @@
 //!
 //! Reset restores the control-plane manifests recorded when the cluster came up (the
 //! baseline), then runs the scenario's cleanup steps: seconds, not a new cluster.
+//!
+//! The lab remembers the scenario started last (as it was rendered). Starting another one
+//! first undoes that one the way its own reset does, so moving on never inherits the last
+//! scenario's state (an API server flag, encrypted data, a namespace).
+
+pub mod encryption;
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +29,8 @@ pub enum LabError {
     Step(#[from] StepError),
     #[error("{scenario} needs {} which the {backend} backend does not offer{}", .missing.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "), if *.backend == "local" { "; use the kind backend (Docker) for it" } else { "" })]
     Unsupported { scenario: String, backend: &'static str, missing: Vec<Capability> },
+    #[error(transparent)]
+    Decrypt(#[from] encryption::DecryptError),
     #[error("{0}")]
     Other(String),
 }
@@ -57,6 +65,7 @@ impl Lab {
         let services = self.backend.state_dir().join("services");
         let _ = crate::webhook::process::stop(&services, crate::step::WEBHOOK_NAME);
         self.backend.down(progress).await?;
+        self.set_active(None)?;
         let dir = self.baseline_dir();
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| LabError::Other(format!("removing {}: {e}", dir.display())))?;
@@ -103,6 +112,41 @@ impl Lab {
         Ok(())
     }
 
+    fn active_path(&self) -> PathBuf {
+        self.data_dir.join("active").join(format!("{}.json", self.backend.name()))
+    }
+
+    /// The scenario started last on this cluster and not undone since, as it was rendered.
+    pub fn active(&self) -> Option<Rendered> {
+        let text = std::fs::read_to_string(self.active_path()).ok()?;
+        match Rendered::from_json(&text) {
+            Ok(rendered) => Some(rendered),
+            Err(e) => {
+                tracing::warn!("ignoring the unreadable active-scenario record {}: {e}", self.active_path().display());
+                None
+            }
+        }
+    }
+
+    fn set_active(&self, rendered: Option<&Rendered>) -> Result<(), LabError> {
+        let path = self.active_path();
+        match rendered {
+            Some(rendered) => {
+                let dir = path.parent().expect("has a parent");
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| LabError::Other(format!("creating {}: {e}", dir.display())))?;
+                std::fs::write(&path, rendered.to_json())
+                    .map_err(|e| LabError::Other(format!("writing {}: {e}", path.display())))
+            }
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(LabError::Other(format!("removing {}: {e}", path.display())))
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
     fn require(&self, scenario: &Scenario) -> Result<(), LabError> {
         let missing = missing_capabilities(scenario, self.backend.as_ref());
         if missing.is_empty() {
@@ -123,19 +167,41 @@ impl Lab {
             Ok(client) => crate::backend::wait_api_healthy(&client, std::time::Duration::from_secs(2)).await.is_ok(),
             Err(_) => false,
         };
+        // What the learner's encryption config covered is made plaintext while that config
+        // (and the file it is in) is still there; cleanup may remove the file.
+        let mut encrypted = Vec::new();
+        if let Some(current) = backend.read_file(&backend.control_plane(), &manifest_path("kube-apiserver")).await? {
+            let current = String::from_utf8_lossy(&current).into_owned();
+            let baseline = std::fs::read_to_string(self.baseline_dir().join("kube-apiserver.yaml")).unwrap_or_default();
+            encrypted = encryption::patterns_in_force(backend, &current).await;
+            if api_up {
+                encryption::decrypt_before_restore(backend, &current, &baseline, progress).await?;
+            }
+        }
         if api_up {
             step::run_steps("cleanup", cleanup, rendered, backend, progress).await?;
         }
         self.restore_baseline(progress).await?;
+        if !encrypted.is_empty() {
+            encryption::check_readable(&backend.client().await?, &encrypted).await?;
+        }
         // Again, for what the API could not reach before (it was down) or the edit brought back.
         step::run_steps("cleanup", cleanup, rendered, backend, progress).await?;
         Ok(())
     }
 
     /// Reset, then setup and break: the state the learner starts from.
+    /// When another scenario is active, it is undone first with its own reset.
     pub async fn start(&self, rendered: &Rendered, progress: &dyn Progress) -> Result<(), LabError> {
         self.require(&rendered.scenario)?;
+        if let Some(previous) = self.active().filter(|p| p.scenario.id != rendered.scenario.id) {
+            progress.step(&format!("undoing {} first", previous.scenario.id));
+            self.reset(&previous, progress).await?;
+            self.set_active(None)?;
+        }
         self.reset(rendered, progress).await?;
+        // Recorded before setup: a setup that fails halfway is undone like a finished one.
+        self.set_active(Some(rendered))?;
         let backend = self.backend.as_ref();
         step::run_steps("setup", &rendered.scenario.setup, rendered, backend, progress).await?;
         step::run_steps("break", &rendered.scenario.break_steps, rendered, backend, progress).await?;
