@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Proves every scenario on a fresh local cluster: broken state fails, each solution passes,
-# each wrong attempt fails the checks it names. Writes JUnit XML to target/verify.xml.
+# each wrong attempt fails the checks it names; then the moving-on chain. Writes JUnit XML to
+# target/verify.xml and target/verify-chain.xml.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -12,3 +13,5 @@ export CKSLAB_BACKEND=local
 trap '"$ckslab" down >/dev/null 2>&1 || true' EXIT
 "$ckslab" up
 "$ckslab" verify --all --junit target/verify.xml
+# Moving on: every scenario after every other (solved, then each wrong attempt) on one cluster.
+"$ckslab" verify --all --chain --junit target/verify-chain.xml

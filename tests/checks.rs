@@ -77,6 +77,12 @@ fn status_body(code: u16, message: &str) -> Value {
 
 #[async_trait]
 impl Backend for Fixture {
+    fn shell_command(&self, _node: &str, command: Option<&str>) -> std::process::Command {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", command.unwrap_or("exit 0")]);
+        cmd
+    }
+
     fn name(&self) -> &'static str {
         "fixture"
     }

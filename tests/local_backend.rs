@@ -174,7 +174,7 @@ async fn node_files_and_exec() {
     assert_eq!(out.code, 3);
 
     // The node shell (`ckslab node-shell`), driven through a pipe.
-    let mut shell = b.shell_command("ckslab-worker");
+    let mut shell = b.shell_command("ckslab-worker", None);
     shell.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let out = tokio::task::spawn_blocking(move || {
         use std::io::Write;

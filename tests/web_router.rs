@@ -54,6 +54,12 @@ impl FakeBackend {
 
 #[async_trait]
 impl Backend for FakeBackend {
+    fn shell_command(&self, _node: &str, command: Option<&str>) -> std::process::Command {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", command.unwrap_or("exit 0")]);
+        cmd
+    }
+
     fn name(&self) -> &'static str {
         "fake"
     }

@@ -181,6 +181,9 @@ pub trait Backend: Send + Sync {
     fn control_plane(&self) -> String;
     /// How a learner gets a shell with the node's view of its files.
     fn node_shell_hint(&self, node: &str) -> String;
+    /// The process that gives that shell: interactive with no `command`, else runs `command`
+    /// (one shell command line) there and exits with its status.
+    fn shell_command(&self, node: &str, command: Option<&str>) -> std::process::Command;
 
     /// `None` when the file does not exist.
     async fn read_file(&self, node: &str, path: &Path) -> Result<Option<Vec<u8>>>;

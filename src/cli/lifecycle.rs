@@ -6,7 +6,13 @@ use std::process::ExitCode;
 use super::{Context, Spinner};
 
 #[derive(Debug, clap::Args)]
-pub struct UpArgs {}
+pub struct UpArgs {
+    /// kind only: the node image to create the cluster on, instead of the pinned upstream
+    /// kindest/node (for example ckslab/kind-node:v1.34.4, which scripts/build-kind-node.sh
+    /// builds offline; an image with no default CNI gets ckslab's bridge network)
+    #[arg(long, env = "CKSLAB_KIND_NODE_IMAGE", value_name = "IMAGE")]
+    node_image: Option<String>,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct DownArgs {}
@@ -24,8 +30,14 @@ pub struct SupervisorArgs {
     cluster_dir: PathBuf,
 }
 
-pub async fn up(context: &Context, _args: UpArgs) -> anyhow::Result<ExitCode> {
-    let lab = context.lab().await;
+pub async fn up(context: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
+    let lab = match context.backend_kind().await {
+        crate::backend::BackendKind::Kind => {
+            let kind = crate::backend::kind::KindBackend::new(&context.home).with_node_image(args.node_image);
+            crate::lab::Lab::new(std::sync::Arc::new(kind), &context.home)
+        }
+        crate::backend::BackendKind::Local => context.lab().await,
+    };
     let spinner = Spinner::new(&format!("bringing up the lab cluster ({} backend)", lab.backend.name()));
     let started = std::time::Instant::now();
     lab.up(&spinner).await?;

@@ -97,11 +97,15 @@ impl LocalBackend {
     /// folders and /etc read-only, the cluster binaries (kubectl, etcdctl, ...) on PATH and, on the
     /// control plane, KUBECONFIG=/etc/kubernetes/admin.conf. Check [`paths::check_tools`] first
     /// for a friendly error when bwrap is missing.
-    pub fn shell_command(&self, node: &str) -> std::process::Command {
+    fn node_shell(&self, node: &str, command: Option<&str>) -> std::process::Command {
         let root = self.paths.node_root(node);
-        let shell = if Path::new("/bin/bash").exists() { vec!["/bin/bash", "-i"] } else { vec!["/bin/sh", "-i"] };
+        let shell = if Path::new("/bin/bash").exists() { "/bin/bash" } else { "/bin/sh" };
         let mut cmd = std::process::Command::new(paths::bwrap_path().unwrap_or_else(|_| PathBuf::from("bwrap")));
-        cmd.args(bwrap::node_args(&paths::bin_dir(), &root, node)).arg("--").args(shell);
+        cmd.args(bwrap::node_args(&paths::bin_dir(), &root, node)).arg("--").arg(shell);
+        match command {
+            Some(line) => cmd.args(["-c", line]),
+            None => cmd.arg("-i"),
+        };
         cmd
     }
 
@@ -381,6 +385,10 @@ async fn check_ports() -> Result<()> {
 impl Backend for LocalBackend {
     fn name(&self) -> &'static str {
         "local"
+    }
+
+    fn shell_command(&self, node: &str, command: Option<&str>) -> std::process::Command {
+        self.node_shell(node, command)
     }
 
     fn capabilities(&self) -> Capabilities {

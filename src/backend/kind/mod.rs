@@ -9,6 +9,9 @@ use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+mod lifecycle;
+pub mod network;
+
 use super::{
     Backend, BackendError, Capabilities, Capability, ClusterStatus, ComponentStatus, ExecOutput, FileStat, Progress,
     Result,
@@ -17,12 +20,19 @@ use super::{
 /// The cluster every ckslab kind command acts on. ckslab never touches another cluster.
 pub const CLUSTER_NAME: &str = "ckslab";
 /// kind's config for the lab: kubeadm layout, a control-plane and a worker, pinned image.
-pub const CLUSTER_CONFIG: &str = include_str!("../../kind-configs/cluster.yaml");
+pub const CLUSTER_CONFIG: &str = include_str!("../../../kind-configs/cluster.yaml");
 const MARKER: &str = ".created-by-ckslab";
+/// The Docker network ckslab's kind nodes live on (kind's own default, `kind`, is shared with
+/// every other kind cluster, so ckslab never creates or deletes that one).
+pub const DOCKER_NETWORK: &str = "ckslab";
+/// The node image ckslab's build script makes (scripts/build-kind-node.sh).
+pub const OFFLINE_IMAGE_PREFIX: &str = "ckslab/kind-node";
 const CONTROL_PLANE_COMPONENTS: [&str; 4] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"];
 
 pub struct KindBackend {
     dir: PathBuf,
+    /// `--node-image` / `CKSLAB_KIND_NODE_IMAGE`; `None` keeps the pinned upstream image.
+    node_image: Option<String>,
     backups: PathBuf,
     docker: PathBuf,
     kind: PathBuf,
@@ -38,11 +48,20 @@ impl KindBackend {
     pub fn with_tools(data_dir: &Path, docker: PathBuf, kind: PathBuf) -> Self {
         KindBackend {
             dir: data_dir.join("kind"),
+            node_image: std::env::var("CKSLAB_KIND_NODE_IMAGE").ok().filter(|s| !s.is_empty()),
             backups: data_dir.join("backups"),
             docker,
             kind,
             clients: Default::default(),
         }
+    }
+
+    /// Creates the cluster on `image` instead of the pinned upstream kindest/node.
+    pub fn with_node_image(mut self, image: Option<String>) -> Self {
+        if image.is_some() {
+            self.node_image = image;
+        }
+        self
     }
 
     fn config_path(&self) -> PathBuf {
@@ -57,6 +76,8 @@ impl KindBackend {
     async fn run(&self, program: &Path, args: &[String], stdin: Option<&[u8]>) -> Result<ExecOutput> {
         let display = program.display().to_string();
         let mut command = Command::new(program);
+        // kind puts its nodes on this network; ckslab's own, so `down` can remove it.
+        command.env("KIND_EXPERIMENTAL_DOCKER_NETWORK", DOCKER_NETWORK);
         command.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
         let mut child = command.spawn().map_err(|e| missing_tool(&display, e))?;
@@ -128,9 +149,11 @@ pub fn docker_exec_args(node: &str, argv: &[String], stdin: bool) -> Vec<String>
     args
 }
 
-/// `kind create cluster` for the lab cluster.
-pub fn kind_create_args(config: &Path, kubeconfig: &Path) -> Vec<String> {
-    vec![
+/// `kind create cluster` for the lab cluster. `--retain` keeps failed nodes long enough to
+/// read their kubelet journal; ckslab deletes them itself. Without a default CNI the nodes
+/// are not Ready until ckslab installs one, so kind must not wait for that.
+pub fn kind_create_args(config: &Path, kubeconfig: &Path, wait: bool) -> Vec<String> {
+    let mut args = vec![
         "create".into(),
         "cluster".into(),
         "--name".into(),
@@ -139,9 +162,29 @@ pub fn kind_create_args(config: &Path, kubeconfig: &Path) -> Vec<String> {
         config.display().to_string(),
         "--kubeconfig".into(),
         kubeconfig.display().to_string(),
-        "--wait".into(),
-        "180s".into(),
+        "--retain".into(),
+    ];
+    if wait {
+        args.extend(["--wait".into(), "180s".into()]);
+    }
+    args
+}
+
+const CAPABILITIES_FILE: &str = "capabilities.json";
+
+/// What every kind cluster has: real nodes, real containers, containerd's seccomp.
+fn base_capabilities() -> Capabilities {
+    [
+        Capability::Api,
+        Capability::ControlPlaneFiles,
+        Capability::Etcd,
+        Capability::RunningPods,
+        Capability::PodExec,
+        Capability::Seccomp,
+        Capability::KubeletConfig,
     ]
+    .into_iter()
+    .collect()
 }
 
 /// etcdctl inside the etcd container, with kubeadm's certificate paths.
@@ -209,20 +252,16 @@ impl Backend for KindBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // kindnet enforces NetworkPolicy since kind v0.24; AppArmor and gVisor depend on the
-        // host and are documented in kind-configs/README.md.
-        [
-            Capability::Api,
-            Capability::ControlPlaneFiles,
-            Capability::Etcd,
-            Capability::RunningPods,
-            Capability::PodExec,
-            Capability::NetworkPolicy,
-            Capability::Seccomp,
-            Capability::KubeletConfig,
-        ]
-        .into_iter()
-        .collect()
+        // What `up` found this cluster to have; before there is one, what the pinned upstream
+        // image gives (kindnetd enforces NetworkPolicy since kind v0.24).
+        if let Ok(text) = std::fs::read_to_string(self.dir.join(CAPABILITIES_FILE))
+            && let Ok(found) = serde_json::from_str::<Capabilities>(&text)
+        {
+            return found;
+        }
+        let mut expected = base_capabilities();
+        expected.insert(Capability::NetworkPolicy);
+        expected
     }
 
     async fn up(&self, progress: &dyn Progress) -> Result<()> {
@@ -238,13 +277,35 @@ impl Backend for KindBackend {
             progress.step(&format!("kind cluster {CLUSTER_NAME} already exists; keeping it"));
             return Ok(());
         }
+        let own_cni = self.needs_own_cni(progress).await?;
+        let config = network::cluster_config(CLUSTER_CONFIG, self.node_image.as_deref(), own_cni)
+            .map_err(BackendError::Other)?;
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| BackendError::io(format!("creating {}", self.dir.display()), e))?;
-        std::fs::write(self.config_path(), CLUSTER_CONFIG)
-            .map_err(|e| BackendError::io("writing the kind config", e))?;
-        progress.step("creating kind cluster ckslab (pulls kindest/node the first time; a few minutes)");
+        std::fs::write(self.config_path(), config).map_err(|e| BackendError::io("writing the kind config", e))?;
+        let _ = std::fs::remove_file(self.dir.join(CAPABILITIES_FILE));
+        // The marker goes first: a create killed halfway leaves containers `down` must remove.
         std::fs::write(self.dir.join(MARKER), CLUSTER_NAME).map_err(|e| BackendError::io("writing the marker", e))?;
-        self.run_ok(&self.kind, &kind_create_args(&self.config_path(), &self.kubeconfig_path()), None).await?;
+        progress.step(&format!(
+            "creating kind cluster {CLUSTER_NAME} on {} ({})",
+            self.node_image.as_deref().unwrap_or("the pinned kindest/node"),
+            if self.node_image.is_some() { "about 30s" } else { "pulls the image the first time; a few minutes" }
+        ));
+        let out = self
+            .run(&self.kind, &kind_create_args(&self.config_path(), &self.kubeconfig_path(), !own_cni), None)
+            .await?;
+        if out.code != 0 {
+            return Err(self.create_failed(&out, progress).await);
+        }
+        if own_cni {
+            self.install_pod_network(progress).await?;
+        }
+        progress.step("waiting for both nodes and kube-system to be Ready");
+        self.wait_ready(std::time::Duration::from_secs(180)).await?;
+        let found = self.probe_capabilities(own_cni).await;
+        let text = serde_json::to_string(&found).expect("capabilities serialize");
+        std::fs::write(self.dir.join(CAPABILITIES_FILE), text)
+            .map_err(|e| BackendError::io("recording the cluster's capabilities", e))?;
         progress.step("kind cluster ready");
         Ok(())
     }
@@ -257,10 +318,9 @@ impl Backend for KindBackend {
             )));
         }
         progress.step("deleting kind cluster ckslab");
-        let args = ["delete", "cluster", "--name", CLUSTER_NAME, "--kubeconfig"].map(String::from).into_iter();
-        let args: Vec<String> = args.chain(std::iter::once(self.kubeconfig_path().display().to_string())).collect();
-        self.run_ok(&self.kind, &args, None).await?;
+        self.delete_cluster().await?;
         std::fs::remove_file(self.dir.join(MARKER)).map_err(|e| BackendError::io("removing the marker", e))?;
+        let _ = std::fs::remove_file(self.dir.join(CAPABILITIES_FILE));
         Ok(())
     }
 
@@ -309,6 +369,15 @@ impl Backend for KindBackend {
 
     fn node_shell_hint(&self, node: &str) -> String {
         format!("docker exec -it {node} bash")
+    }
+
+    fn shell_command(&self, node: &str, command: Option<&str>) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&self.docker);
+        match command {
+            Some(line) => cmd.args(["exec", "-i", node, "bash", "-c", line]),
+            None => cmd.args(["exec", "-it", node, "bash"]),
+        };
+        cmd
     }
 
     async fn read_file(&self, node: &str, path: &Path) -> Result<Option<Vec<u8>>> {
@@ -418,7 +487,7 @@ mod tests {
 
     #[test]
     fn commands_target_only_the_ckslab_cluster() {
-        let args = kind_create_args(Path::new("/c.yaml"), Path::new("/k"));
+        let args = kind_create_args(Path::new("/c.yaml"), Path::new("/k"), true);
         assert_eq!(args[..4], ["create", "cluster", "--name", "ckslab"]);
         let exec = docker_exec_args("ckslab-control-plane", &["cat".into(), "/x".into()], true);
         assert_eq!(exec, ["exec", "-i", "ckslab-control-plane", "cat", "/x"]);

@@ -1,0 +1,219 @@
+//! The parts of `up` and `down` beyond `kind create`/`kind delete`: which CNI the image needs,
+//! the pod network, readiness, what the cluster can really do, and what a failed create says.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, ListParams};
+
+use super::network::{self, NodeNet};
+use super::{CLUSTER_NAME, DOCKER_NETWORK, ExecOutput, KindBackend, OFFLINE_IMAGE_PREFIX, base_capabilities, crictl};
+use crate::backend::{Backend, BackendError, Capabilities, Capability, Progress, Result};
+
+/// Where kind's node image keeps the default CNI manifest (kindnetd); ckslab's offline image
+/// has none, since kindnetd's image cannot be had offline.
+const DEFAULT_CNI_MANIFEST: &str = "/kind/manifests/default-cni.yaml";
+
+impl KindBackend {
+    fn docker_args(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// True when the node image ships no default CNI, so ckslab installs the bridge network.
+    /// A missing ckslab image is an error naming the command that builds it; a missing
+    /// upstream image is kind's to pull.
+    pub(super) async fn needs_own_cni(&self, progress: &dyn Progress) -> Result<bool> {
+        let Some(image) = self.node_image.as_deref() else { return Ok(false) };
+        let present = self.run(&self.docker, &Self::docker_args(&["image", "inspect", image]), None).await?;
+        if present.code != 0 {
+            if image.starts_with(OFFLINE_IMAGE_PREFIX) {
+                return Err(BackendError::Other(format!(
+                    "the node image {image} is not in this Docker engine\n  fix: scripts/build-kind-node.sh builds it offline (or loads it from its cache) and prints the reference to pass"
+                )));
+            }
+            return Ok(false);
+        }
+        progress.step(&format!("looking for a default CNI in {image}"));
+        let probe = ["run", "--rm", "--entrypoint", "/bin/sh", image, "-c", &format!("test -e {DEFAULT_CNI_MANIFEST}")];
+        let out = self.run(&self.docker, &Self::docker_args(&probe), None).await?;
+        Ok(out.code != 0)
+    }
+
+    pub(super) async fn delete_cluster(&self) -> Result<()> {
+        let args = ["delete", "cluster", "--name", CLUSTER_NAME, "--kubeconfig"].map(String::from).into_iter();
+        let args: Vec<String> = args.chain(std::iter::once(self.kubeconfig_path().display().to_string())).collect();
+        self.run_ok(&self.kind, &args, None).await?;
+        // The network is ckslab's own (KIND_EXPERIMENTAL_DOCKER_NETWORK): remove it once empty.
+        let inspect = ["network", "inspect", DOCKER_NETWORK, "--format", "{{len .Containers}}"];
+        let out = self.run(&self.docker, &Self::docker_args(&inspect), None).await?;
+        if out.code == 0 && out.stdout.trim() == "0" {
+            self.run(&self.docker, &Self::docker_args(&["network", "rm", DOCKER_NETWORK]), None).await?;
+        }
+        Ok(())
+    }
+
+    /// After a failed `kind create`: the tail of kind's output and of the control plane's
+    /// kubelet journal, then the nodes it made are deleted (only those: the cluster is ours).
+    pub(super) async fn create_failed(&self, out: &ExecOutput, progress: &dyn Progress) -> BackendError {
+        let kind_tail = tail(&format!("{}{}", out.stdout, out.stderr), 15);
+        let journal = ["exec", &self.control_plane(), "journalctl", "-u", "kubelet", "--no-pager", "-n", "25"];
+        let kubelet = match self.run(&self.docker, &Self::docker_args(&journal), None).await {
+            Ok(out) if out.code == 0 => tail(&out.stdout, 25),
+            _ => "(the control-plane node is gone or has no journal)".into(),
+        };
+        progress.step("kind create failed; deleting the nodes it made");
+        let cleanup = match self.delete_cluster().await {
+            Ok(()) => {
+                let _ = std::fs::remove_file(self.dir.join(super::MARKER));
+                "the nodes it made were deleted".to_string()
+            }
+            Err(e) => format!("deleting them failed too ({e}); `ckslab down` tries again"),
+        };
+        BackendError::Other(format!(
+            "kind create cluster failed ({}); {cleanup}\n  kind said:\n{}\n  kubelet journal on {}:\n{}",
+            out.code,
+            indent(&kind_tail),
+            self.control_plane(),
+            indent(&kubelet)
+        ))
+    }
+
+    /// The bridge network: each node's pod range from its Node object, a conflist per node,
+    /// routes between nodes (set from here: a node may read only its own Node object).
+    pub(super) async fn install_pod_network(&self, progress: &dyn Progress) -> Result<()> {
+        progress.step("installing the pod network (bridge, host-local, routes between nodes)");
+        let client = self.client().await?;
+        crate::backend::wait_api_healthy(&client, Duration::from_secs(120)).await?;
+        let nodes: Api<Node> = Api::all(client);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut net = Vec::new();
+        for name in self.nodes() {
+            let pod_cidr = loop {
+                let cidr = match nodes.get_opt(&name).await {
+                    Ok(Some(node)) => node.spec.and_then(|s| s.pod_cidr),
+                    _ => None,
+                };
+                if let Some(cidr) = cidr {
+                    break cidr;
+                }
+                if Instant::now() > deadline {
+                    return Err(BackendError::Other(format!(
+                        "node {name} got no pod range (.spec.podCIDR) within 90s; is kube-controller-manager running with --allocate-node-cidrs?"
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            };
+            let format = format!(
+                "{{{{with index .NetworkSettings.Networks \"{DOCKER_NETWORK}\"}}}}{{{{.IPAddress}}}}{{{{end}}}}"
+            );
+            let address =
+                self.run_ok(&self.docker, &Self::docker_args(&["inspect", "-f", &format, &name]), None).await?;
+            net.push(NodeNet { name, address: address.trim().to_string(), pod_cidr });
+        }
+        for node in &net {
+            self.put_file(
+                &node.name,
+                std::path::Path::new(network::CONFLIST_PATH),
+                network::conflist(&node.pod_cidr).as_bytes(),
+                0o644,
+            )
+            .await?;
+            for route in network::routes_for(node, &net) {
+                let out = self.exec(&node.name, &route).await?;
+                if out.code != 0 {
+                    return Err(BackendError::Other(format!(
+                        "`{}` on {} failed: {}",
+                        route.join(" "),
+                        node.name,
+                        out.stderr.trim()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every node Ready and every kube-system pod Ready (CoreDNS needs the pod network).
+    pub(super) async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let client = self.client().await?;
+        let deadline = Instant::now() + timeout;
+        let nodes: Api<Node> = Api::all(client.clone());
+        let pods: Api<Pod> = Api::namespaced(client, "kube-system");
+        loop {
+            let mut waiting = Vec::new();
+            match nodes.list(&ListParams::default()).await {
+                Ok(list) => {
+                    for node in &list.items {
+                        let ready = node
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.conditions.as_ref())
+                            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                        if !ready {
+                            waiting.push(format!("node {}", node.metadata.name.as_deref().unwrap_or("?")));
+                        }
+                    }
+                    if list.items.len() < self.nodes().len() {
+                        waiting.push(format!("{} of {} nodes registered", list.items.len(), self.nodes().len()));
+                    }
+                }
+                Err(e) => waiting.push(format!("the API ({e})")),
+            }
+            if let Ok(list) = pods.list(&ListParams::default()).await {
+                for pod in &list.items {
+                    let ready = pod
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                    if !ready {
+                        waiting.push(format!("pod kube-system/{}", pod.metadata.name.as_deref().unwrap_or("?")));
+                    }
+                }
+            }
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(BackendError::Other(format!(
+                    "not Ready after {}s: {}; `docker exec {} journalctl -u kubelet` says why",
+                    timeout.as_secs(),
+                    waiting.join(", "),
+                    self.control_plane()
+                )));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// What this cluster can really do. NetworkPolicy only with kindnetd (the bridge does not
+    /// enforce it); a sandbox only where containerd has a runsc handler and runsc exists.
+    pub(super) async fn probe_capabilities(&self, own_cni: bool) -> Capabilities {
+        let mut found = base_capabilities();
+        if !own_cni {
+            found.insert(Capability::NetworkPolicy);
+        }
+        let node = self.control_plane();
+        let runsc = ["sh", "-c", "command -v runsc >/dev/null && grep -q 'runtimes.runsc' /etc/containerd/config.toml"];
+        if self.exec(&node, &Self::docker_args(&runsc)).await.is_ok_and(|o| o.code == 0) {
+            found.insert(Capability::SandboxRuntime);
+        }
+        if std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y") {
+            found.insert(Capability::Apparmor);
+        }
+        // crictl answers on the node: containers really run there.
+        if !self.exec(&node, &crictl(&["info"])).await.is_ok_and(|o| o.code == 0) {
+            found.remove(&Capability::PodExec);
+        }
+        found
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}

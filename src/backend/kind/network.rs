@@ -1,0 +1,105 @@
+//! Pod networking for node images that ship no default CNI (ckslab's offline image): a bridge
+//! with host-local addresses from each node's `.spec.podCIDR`, and a route on every node to
+//! every other node's pod range through that node's address. kindnetd does the same plus
+//! NetworkPolicy; this does not enforce NetworkPolicy, so the cluster does not claim it.
+
+use serde_json::{Value, json};
+
+/// Where the kubelet's CRI (containerd) reads CNI configs on a kind node.
+pub const CONFLIST_PATH: &str = "/etc/cni/net.d/10-ckslab-bridge.conflist";
+
+/// The CNI config of one node. No masquerade: pod addresses stay visible between nodes, as
+/// NetworkPolicy and audit records expect; the lab has no outside network to reach.
+pub fn conflist(pod_cidr: &str) -> String {
+    let config = json!({
+        "cniVersion": "0.4.0",
+        "name": "ckslab",
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": "cni0",
+                "isGateway": true,
+                "ipMasq": false,
+                "hairpinMode": true,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": pod_cidr}]],
+                    "routes": [{"dst": "0.0.0.0/0"}]
+                }
+            },
+            {"type": "portmap", "capabilities": {"portMappings": true}}
+        ]
+    });
+    serde_json::to_string_pretty(&config).expect("JSON serializes")
+}
+
+/// One node's place in the pod network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeNet {
+    pub name: String,
+    pub address: String,
+    pub pod_cidr: String,
+}
+
+/// The `ip route replace` commands to run on `node`: one per other node.
+pub fn routes_for(node: &NodeNet, all: &[NodeNet]) -> Vec<Vec<String>> {
+    all.iter()
+        .filter(|other| other.name != node.name)
+        .map(|other| {
+            ["ip", "route", "replace", &other.pod_cidr, "via", &other.address].map(String::from).into_iter().collect()
+        })
+        .collect()
+}
+
+/// The cluster config for `image`: every node on that image, and no default CNI when ckslab
+/// brings its own.
+pub fn cluster_config(base: &str, image: Option<&str>, own_cni: bool) -> Result<String, String> {
+    let mut config: Value = serde_saphyr::from_str(base).map_err(|e| format!("the kind config does not parse: {e}"))?;
+    if let Some(image) = image {
+        for node in config["nodes"].as_array_mut().into_iter().flatten() {
+            node["image"] = json!(image);
+        }
+    }
+    if own_cni {
+        config["networking"]["disableDefaultCNI"] = json!(true);
+    }
+    serde_saphyr::to_string(&config).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_node_routes_to_every_other_pod_range() {
+        let nodes = vec![
+            NodeNet { name: "cp".into(), address: "172.18.0.2".into(), pod_cidr: "10.244.0.0/24".into() },
+            NodeNet { name: "w".into(), address: "172.18.0.3".into(), pod_cidr: "10.244.1.0/24".into() },
+        ];
+        assert_eq!(
+            routes_for(&nodes[0], &nodes),
+            vec![["ip", "route", "replace", "10.244.1.0/24", "via", "172.18.0.3"]]
+        );
+        assert_eq!(
+            routes_for(&nodes[1], &nodes),
+            vec![["ip", "route", "replace", "10.244.0.0/24", "via", "172.18.0.2"]]
+        );
+        let conf: Value = serde_json::from_str(&conflist("10.244.1.0/24")).unwrap();
+        assert_eq!(conf["plugins"][0]["ipam"]["ranges"][0][0]["subnet"], "10.244.1.0/24");
+    }
+
+    #[test]
+    fn the_config_takes_the_image_and_drops_the_default_cni() {
+        let out = cluster_config(super::super::CLUSTER_CONFIG, Some("ckslab/kind-node:v1.34.4"), true).unwrap();
+        let config: Value = serde_saphyr::from_str(&out).unwrap();
+        assert_eq!(config["networking"]["disableDefaultCNI"], true);
+        for node in config["nodes"].as_array().unwrap() {
+            assert_eq!(node["image"], "ckslab/kind-node:v1.34.4");
+        }
+        assert!(config["nodes"][0]["kubeadmConfigPatches"].is_array(), "the rest of the config is kept");
+        let upstream: Value =
+            serde_saphyr::from_str(&cluster_config(super::super::CLUSTER_CONFIG, None, false).unwrap()).unwrap();
+        assert!(upstream["networking"].is_null());
+        assert!(upstream["nodes"][0]["image"].as_str().unwrap().starts_with("kindest/node:"));
+    }
+}
