@@ -20,6 +20,7 @@ pub mod staticpod;
 pub mod step;
 pub mod store;
 pub mod tools;
+pub mod ui;
 pub mod verify;
 pub mod web;
 pub mod webhook;

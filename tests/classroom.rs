@@ -31,8 +31,13 @@ fn app() -> axum::Router {
 }
 
 fn report_body(learner: &str, scenario: &str, score: u32) -> Value {
+    let checks_passed = match score {
+        100 => 4,
+        0 => 0,
+        _ => 3,
+    };
     json!({"learner": learner, "scenario": scenario, "score": score, "passed": score == 100,
-           "hints_used": 2, "checks_passed": 3, "checks_total": 4})
+           "hints_used": 2, "checks_passed": checks_passed, "checks_total": 4})
 }
 
 async fn call(
@@ -70,10 +75,10 @@ async fn reports_need_the_join_token_and_must_make_sense() {
     );
     let (status, text, _) =
         call(&app, "POST", "/api/reports", Some(TOKEN), Some(report_body("<b>x</b>", "etcd-encryption", 10))).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(text.contains("letters, digits"), "{text}");
     let (status, text, _) = call(&app, "POST", "/api/reports", Some(TOKEN), Some(json!({"learner": "Ana"}))).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(text.contains("not a progress report"), "{text}");
     let huge = json!({"learner": "a".repeat(20_000)});
     assert_eq!(call(&app, "POST", "/api/reports", Some(TOKEN), Some(huge)).await.0, StatusCode::PAYLOAD_TOO_LARGE);
@@ -81,6 +86,48 @@ async fn reports_need_the_join_token_and_must_make_sense() {
     assert_eq!(status, StatusCode::CREATED, "{text}");
     let (status, text, _) = call(&app, "GET", "/api/join", Some(TOKEN), None).await;
     assert_eq!((status, text.as_str()), (StatusCode::OK, r#"{"classroom":"room 4"}"#));
+}
+
+#[tokio::test]
+async fn reports_that_contradict_themselves_are_refused_with_400() {
+    let app = app();
+    let with = |f: fn(&mut Value)| {
+        let mut body = report_body("Ana", "etcd-encryption", 100);
+        f(&mut body);
+        Some(body)
+    };
+    let cases: [(Option<Value>, &str); 8] = [
+        (with(|b| b["score"] = json!(0)), "passed with score 0 contradicts itself"),
+        (with(|b| b["score"] = json!(99)), "passed with score 99 contradicts itself"),
+        (with(|b| b["passed"] = json!(false)), "failed with score 100 contradicts itself"),
+        (with(|b| b["checks_passed"] = json!(5)), "5 of 4 checks passed does not add up"),
+        (with(|b| b["hints_used"] = json!(1_000_000)), "1000000 hints used is more than a scenario has"),
+        (with(|b| b["hints_used"] = json!(-1)), "not a progress report"),
+        (with(|b| b["score"] = json!(1u64 << 40)), "not a progress report"),
+        (with(|b| b["checks_total"] = json!(-3)), "not a progress report"),
+    ];
+    for (body, message) in cases {
+        let (status, text, _) = call(&app, "POST", "/api/reports", Some(TOKEN), body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}: {text}");
+        assert!(text.contains(message), "{body:?}: {text}");
+    }
+    let (status, text, _) = call(&app, "GET", "/api/board", Some(KEY), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains(r#""learners":[]"#), "nothing was recorded: {text}");
+}
+
+#[test]
+fn the_classroom_does_not_import_the_web_ui() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/classroom");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("crate::web") && !text.contains("super::super::web"),
+            "{} imports the web UI",
+            path.display()
+        );
+    }
 }
 
 #[tokio::test]
@@ -101,8 +148,10 @@ async fn the_board_needs_the_instructor_key_and_shows_best_scores() {
         "learners cannot read the board"
     );
 
-    let (status, text, _) = call(&app, "GET", "/api/board", Some(KEY), None).await;
+    let (status, text, headers) = call(&app, "GET", "/api/board", Some(KEY), None).await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     let board: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(board["scenarios"], json!(["etcd-encryption", "audit-policy"]), "catalog order");
     let ana = board["learners"].as_array().unwrap().iter().find(|l| l["learner"] == "Ana").unwrap();
@@ -245,6 +294,7 @@ async fn the_cli_serves_a_classroom_that_the_cli_joins() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("joined classroom \"lab 1\""), "{out:?}");
     let out = run(&["status"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("at {url} as \"Ana\"")), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the classroom answers"), "{out:?}");
     let out = run(&["leave"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("left the classroom"), "{out:?}");
     assert!(String::from_utf8_lossy(&run(&["status"]).stdout).contains("not in a classroom"));
@@ -254,4 +304,48 @@ async fn the_cli_serves_a_classroom_that_the_cli_joins() {
     let secrets: Value =
         serde_json::from_slice(&std::fs::read(instructor.path().join("classroom/secrets.json")).unwrap()).unwrap();
     assert_eq!(secrets["join_token"], json!(token));
+}
+
+/// A server on 127.0.0.1 that sends headers promising a body, then stalls.
+async fn stalling_server() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{").await;
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_stalled_classroom_never_hangs_a_grade_report_or_status() {
+    let url = stalling_server().await;
+    let home = tempfile::tempdir().unwrap();
+    let membership = Membership { url: url.clone(), token: TOKEN.into(), learner: "Ana".into(), classroom: "c".into() };
+    membership.save(home.path()).unwrap();
+    let limit = client::DEADLINE + std::time::Duration::from_secs(2);
+    // What `ckslab grade` and the web check stream do after a grade.
+    let started = std::time::Instant::now();
+    let report = graded("audit-policy", &[Outcome::Pass, Outcome::Fail]);
+    let problem = client::report_if_joined(home.path(), &report, 0).await.expect("a problem to show");
+    assert!(started.elapsed() < limit, "took {:?}", started.elapsed());
+    assert!(problem.contains(&url) && problem.contains("within 5.0s"), "{problem}");
+    // `classroom status` says it does not answer, in time, and fails.
+    let started = std::time::Instant::now();
+    let out = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("ckslab"))
+        .args(["--home", home.path().to_str().unwrap(), "classroom", "status"])
+        .output()
+        .await
+        .unwrap();
+    assert!(started.elapsed() < limit, "took {:?}", started.elapsed());
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("the classroom does not answer") && stdout.contains(&url), "{stdout}");
 }

@@ -119,15 +119,19 @@ fn probes_need_declared_capabilities() {
 }
 
 #[test]
-fn a_jsonpath_that_does_not_parse_is_placed_at_its_check() {
+fn a_jsonpath_that_does_not_parse_is_placed_at_its_path_key() {
     let bad = GOOD.replace(
         "    object: {kind: Namespace, name: \"{{ namespace }}\"}",
         "    object: {kind: Namespace, name: \"{{ namespace }}\", fields: [{path: \"$.metadata.labels[?@.x ==]\", present: true}]}",
     );
     let found = findings(&bad, &[NS]);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].contains("scenario.yaml:14:5:"), "{found:?}");
-    assert!(found[0].contains("check \"ns-exists\": JSONPath \"$.metadata.labels[?@.x ==]\" does not parse at character 26: expected comparable"), "{found:?}");
+    assert!(found[0].contains("scenario.yaml:16:66:"), "{found:?}");
+    assert!(
+        found[0]
+            .contains(": JSONPath \"$.metadata.labels[?@.x ==]\" does not parse at character 26: expected comparable"),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -157,4 +161,492 @@ fn the_cli_lints_a_folder_and_fails_on_problems() {
         .assert()
         .success()
         .stdout(predicates::str::contains("scenario(s) OK"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A corpus of malformed scenarios: each case edits GOOD (with every capability declared, so
+// only the mistake shows), may add or replace files, and names the `file:line:column: message`
+// it must give, exactly once.
+
+const PROBE: &str = "    object: {kind: Namespace, name: \"{{ namespace }}\"}";
+const SETUP: &str = "  - apply-file: ns.yaml";
+const ALL: &str = "requires: [api, control-plane-files, pod-exec, etcd, kubelet-config]";
+
+struct Case {
+    name: &'static str,
+    edits: &'static [(&'static str, &'static str)],
+    files: &'static [(&'static str, &'static [u8])],
+    folder: &'static str,
+    expect: &'static str,
+}
+
+const fn case(name: &'static str, edits: &'static [(&'static str, &'static str)], expect: &'static str) -> Case {
+    Case { name, edits, files: &[], folder: "cluster-hardening/demo", expect }
+}
+
+const fn with_files(
+    name: &'static str,
+    edits: &'static [(&'static str, &'static str)],
+    files: &'static [(&'static str, &'static [u8])],
+    expect: &'static str,
+) -> Case {
+    Case { name, edits, files, folder: "cluster-hardening/demo", expect }
+}
+
+const fn in_folder(
+    name: &'static str,
+    folder: &'static str,
+    edits: &'static [(&'static str, &'static str)],
+    expect: &'static str,
+) -> Case {
+    Case { name, edits, files: &[], folder, expect }
+}
+
+const CORPUS: &[Case] = &[
+    // Unknown keys are placed at the key, not at the check or step holding it.
+    case(
+        "unknown key in an object probe",
+        &[(PROBE, "    object: {kind: Namespace, name: x, nme: y}")],
+        "scenario.yaml:16:40: unknown field `nme`",
+    ),
+    case(
+        "unknown key in a field condition",
+        &[(PROBE, "    object: {kind: Namespace, name: x, fields: [{path: $.a, equals: 1, labl: z}]}")],
+        "scenario.yaml:16:72: unknown key `labl` in a field condition",
+    ),
+    case(
+        "two expectations in a field condition",
+        &[(PROBE, "    object: {kind: Namespace, name: x, fields: [{path: $.a, equals: 1, matches: z}]}")],
+        "scenario.yaml:16:72: a field condition holds two expectations, `equals` and `matches`: give only one",
+    ),
+    case(
+        "no expectation in a field condition",
+        &[(PROBE, "    objects: {kind: Pod, fields: [{path: $.a, any: true}]}")],
+        "scenario.yaml:16:36: a field condition needs one expectation",
+    ),
+    case(
+        "unknown key in a component-flag probe",
+        &[(PROBE, "    component-flag: {component: kube-apiserver, flag: x, present: true, flgg: y}")],
+        "scenario.yaml:16:73: unknown key `flgg` in a component-flag probe",
+    ),
+    case(
+        "two expectations in a component-flag probe",
+        &[(PROBE, "    component-flag: {component: kube-apiserver, flag: x, equals: a, present: true}")],
+        "scenario.yaml:16:69: a component-flag probe holds two expectations, `equals` and `present`",
+    ),
+    case(
+        "unknown key in a component-flag file field",
+        &[(
+            PROBE,
+            "    component-flag: {component: c, flag: f, present: true, file-fields: [{path: $.a, present: true, nay: 1}]}",
+        )],
+        "scenario.yaml:16:101: unknown key `nay` in a field condition",
+    ),
+    case(
+        "unknown key in a static-pod step",
+        &[(SETUP, "  - static-pod: {component: kube-apiserver, set-flag: {a: b}}")],
+        "scenario.yaml:12:45: unknown field `set-flag`",
+    ),
+    case(
+        "unknown key in a static-pod volume",
+        &[(
+            SETUP,
+            "  - static-pod: {component: etcd, add-volumes: [{name: a, host-path: /a, mount-path: /a, readonly: true}]}",
+        )],
+        "scenario.yaml:12:90: unknown field `readonly`",
+    ),
+    case(
+        "two probes in one check",
+        &[(
+            PROBE,
+            "    object: {kind: Namespace, name: x}\n    can-i: {user: u, verb: get, resource: pods, allowed: false}",
+        )],
+        "scenario.yaml:17:5: a check has one probe; this one has `object` and `can-i`",
+    ),
+    case(
+        "unknown probe type lists every type",
+        &[(PROBE, "    objekt: {kind: Namespace, name: x}")],
+        "scenario.yaml:16:5: a check needs one probe, one of: object, objects, component-flag, kubelet-config, node-file, can-i, admission, etcd-value, audit-log, certificate, command, network-access, any-of, all-of; `objekt` is not a probe type",
+    ),
+    case(
+        "unknown probe type inside any-of",
+        &[(PROBE, "    any-of:\n      - object: {kind: Namespace, name: x}\n      - objet: {kind: Pod, name: y}")],
+        "scenario.yaml:18:9: `objet` is not a probe type",
+    ),
+    case(
+        "unknown key in a can-i probe",
+        &[(PROBE, "    can-i: {user: u, verbs: get, resource: pods, allowed: false}")],
+        "scenario.yaml:16:22: unknown field `verbs`",
+    ),
+    case(
+        "unknown key in a command probe",
+        &[(PROBE, "    command: {node: control-plane, command: [id], exit: 0}")],
+        "scenario.yaml:16:51: unknown field `exit`",
+    ),
+    case(
+        "unknown key in an admission probe",
+        &[(PROBE, "    admission: {object: x, allowed: false, reasons: y}")],
+        "scenario.yaml:16:44: unknown field `reasons`",
+    ),
+    case(
+        "unknown key in a probe inside all-of",
+        &[(
+            PROBE,
+            "    all-of:\n      - can-i: {user: u, verb: get, resource: pods, allowed: false}\n      - object: {kind: Pod, name: p, nmespace: z}",
+        )],
+        "scenario.yaml:18:38: unknown field `nmespace`",
+    ),
+    case(
+        "unknown key in an etcd-value probe",
+        &[(PROBE, "    etcd-value: {key: /registry/x, provider: [identity]}")],
+        "scenario.yaml:16:36: unknown field `provider`",
+    ),
+    case(
+        "unknown key in a network-access endpoint",
+        &[(
+            PROBE,
+            "    network-access: {from: {namespace: a, label: {x: y}}, to: {namespace: b}, port: 80, allowed: true}",
+        )],
+        "scenario.yaml:16:43: unknown field `label`",
+    ),
+    case(
+        "unknown key in an audit-log match",
+        &[(PROBE, "    audit-log: {match: {verb: get, resorce: secrets}, present: true}")],
+        "scenario.yaml:16:36: unknown field `resorce`",
+    ),
+    case(
+        "unknown key in a write-file step",
+        &[(SETUP, "  - write-file: {path: /etc/x, contents: y}")],
+        "scenario.yaml:12:32: unknown field `contents`",
+    ),
+    case(
+        "unknown key in a pods-ready wait",
+        &[(SETUP, "  - wait: {pods-ready: {namespace: a, selectr: b}}")],
+        "scenario.yaml:12:39: unknown field `selectr`",
+    ),
+    // Files steps use: templates that parse, text that is text.
+    with_files(
+        "template syntax error in an applied file",
+        &[],
+        &[("ns.yaml", b"kind: Namespace\nmetadata: {name: {{ namespace }\n")],
+        "ns.yaml:2:31: template does not parse",
+    ),
+    with_files(
+        "template syntax error on a later line",
+        &[],
+        &[("ns.yaml", b"kind: Namespace\nmetadata:\n  name: {% if namespace %}x\n")],
+        "ns.yaml:3:28: template does not parse",
+    ),
+    with_files(
+        "template syntax error in the middle of a file",
+        &[],
+        &[("ns.yaml", b"kind: Namespace\nmetadata:\n  name: {{ namespace | }}\nspec: {}\n")],
+        "ns.yaml:3:24: template does not parse",
+    ),
+    with_files(
+        "template syntax error in a write-file source",
+        &[(SETUP, "  - write-file: {path: /etc/x, from: conf.yaml}")],
+        &[("conf.yaml", b"a: {{ namespace | }}\n")],
+        "conf.yaml:1:19: template does not parse",
+    ),
+    with_files(
+        "template syntax error in a create-missing-file file",
+        &[(SETUP, "  - create-missing-file: crd.yaml")],
+        &[("crd.yaml", b"kind: X\n{# unclosed comment\n")],
+        "crd.yaml:2:20: template does not parse",
+    ),
+    with_files(
+        "binary file applied",
+        &[],
+        &[("ns.yaml", b"kind: Namespace\n\0\x01\x02")],
+        "scenario.yaml:12:17: file \"ns.yaml\" is binary or not UTF-8",
+    ),
+    with_files(
+        "non-UTF-8 file written",
+        &[(SETUP, "  - write-file: {path: /etc/x, from: blob.bin}")],
+        &[("blob.bin", b"\xff\xfe\xfd")],
+        "scenario.yaml:12:38: file \"blob.bin\" is binary or not UTF-8",
+    ),
+    with_files(
+        "a file with an unknown filter",
+        &[],
+        &[("ns.yaml", b"kind: Namespace\nmetadata: {name: {{ namespace | shout }}}\n")],
+        "scenario.yaml:12:17: file \"ns.yaml\" does not render",
+    ),
+    case(
+        "missing file is placed at its step",
+        &[(SETUP, "  - apply-file: absent.yaml")],
+        "scenario.yaml:12:17: file \"absent.yaml\" is not in the scenario folder",
+    ),
+    // Regexes compile, wherever a probe takes one.
+    case(
+        "bad regex in a field condition",
+        &[(PROBE, "    object: {kind: Namespace, name: x, fields: [{path: $.a, matches: \"(abc\"}]}")],
+        "scenario.yaml:16:61: `matches` is not a regular expression: /(abc/: unclosed group",
+    ),
+    case(
+        "bad regex in a component flag",
+        &[(PROBE, "    component-flag: {component: etcd, flag: x, matches: \"[a-\"}")],
+        "scenario.yaml:16:48: `matches` is not a regular expression",
+    ),
+    case(
+        "bad regex in an admission reason",
+        &[(PROBE, "    admission: {object: x, allowed: false, reason: \"violates (PodSecurity\"}")],
+        "scenario.yaml:16:44: `reason` is not a regular expression",
+    ),
+    case(
+        "bad regex in command output",
+        &[(PROBE, "    command: {node: control-plane, command: [id], stdout-matches: \"*x\"}")],
+        "scenario.yaml:16:51: `stdout-matches` is not a regular expression",
+    ),
+    case(
+        "bad regex in command output that must not match",
+        &[(PROBE, "    command: {pod: a/b, command: [id], stdout-not-matches: \"a{2,1}\"}")],
+        "scenario.yaml:16:40: `stdout-not-matches` is not a regular expression",
+    ),
+    case(
+        "bad regex inside any-of",
+        &[(PROBE, "    any-of:\n      - command: {node: control-plane, command: [id], stdout-matches: \"(\"}")],
+        "scenario.yaml:17:55: `stdout-matches` is not a regular expression",
+    ),
+    case(
+        "bad regex in a component flag's file fields",
+        &[(
+            PROBE,
+            "    component-flag: {component: c, flag: f, present: true, file-fields: [{path: $.a, matches: \"[\"}]}",
+        )],
+        "scenario.yaml:16:86: `matches` is not a regular expression",
+    ),
+    case(
+        "bad regex once params are rendered",
+        &[
+            ("  namespace: demo", "  namespace: demo\n  pattern: \"(x\""),
+            (PROBE, "    object: {kind: Namespace, name: x, fields: [{path: $.a, matches: \"{{ pattern }}\"}]}"),
+        ],
+        "scenario.yaml:17:61: `matches` is not a regular expression: /(x/",
+    ),
+    // Weights.
+    case(
+        "zero weight",
+        &[("  - id: ns-exists\n", "  - id: ns-exists\n    weight: 0\n")],
+        "scenario.yaml:15:5: weight 0 is out of range: a check weighs 1 to 100",
+    ),
+    case(
+        "weight over the bound",
+        &[("  - id: ns-exists\n", "  - id: ns-exists\n    weight: 101\n")],
+        "scenario.yaml:15:5: weight 101 is out of range",
+    ),
+    case(
+        "weights whose sum overflows",
+        &[(
+            "  - id: ns-exists\n",
+            "  - id: other\n    weight: 4294967295\n    description: d\n    object: {kind: Namespace, name: other}\n  - id: ns-exists\n    weight: 4294967295\n",
+        )],
+        "scenario.yaml:15:5: weight 4294967295 is out of range: a check weighs 1 to 100",
+    ),
+    case(
+        "all-zero weights",
+        &[(
+            "  - id: ns-exists\n",
+            "  - id: other\n    weight: 0\n    description: d\n    object: {kind: Namespace, name: other}\n  - id: ns-exists\n    weight: 0\n",
+        )],
+        "scenario.yaml:19:5: weight 0 is out of range",
+    ),
+    // Layout and ids.
+    in_folder(
+        "domain folder disagrees with domain:",
+        "system-hardening/demo",
+        &[],
+        "scenario.yaml:3:9: domain \"cluster-hardening\" differs from the folder \"system-hardening\"",
+    ),
+    in_folder(
+        "id disagrees with its folder",
+        "cluster-hardening/demo-two",
+        &[],
+        "scenario.yaml:1:5: id \"demo\" differs from its folder \"demo-two\"",
+    ),
+    in_folder(
+        "id with capitals and underscore",
+        "cluster-hardening/Demo_1",
+        &[("id: demo", "id: Demo_1")],
+        "scenario.yaml:1:5: id \"Demo_1\" is not a plain slug",
+    ),
+    in_folder(
+        "id with a double dash",
+        "cluster-hardening/demo--x",
+        &[("id: demo", "id: demo--x")],
+        "scenario.yaml:1:5: id \"demo--x\" is not a plain slug",
+    ),
+    in_folder(
+        "id with a leading dash",
+        "cluster-hardening/-demo",
+        &[("id: demo", "id: \"-demo\"")],
+        "scenario.yaml:1:5: id \"-demo\" is not a plain slug",
+    ),
+    in_folder(
+        "id with a dot",
+        "cluster-hardening/demo.v2",
+        &[("id: demo", "id: demo.v2")],
+        "scenario.yaml:1:5: id \"demo.v2\" is not a plain slug",
+    ),
+    // Network-access ports.
+    case(
+        "port that is a name",
+        &[(PROBE, "    network-access: {from: {namespace: a}, to: {namespace: b}, port: http, allowed: true}")],
+        "scenario.yaml:16:64: port \"http\" is not a port number (1-65535)",
+    ),
+    case(
+        "port zero",
+        &[(PROBE, "    network-access: {from: {namespace: a}, to: {namespace: b}, port: 0, allowed: true}")],
+        "scenario.yaml:16:64: port \"0\" is not a port number",
+    ),
+    case(
+        "port over 65535",
+        &[(PROBE, "    network-access: {from: {namespace: a}, to: {namespace: b}, port: 70000, allowed: true}")],
+        "scenario.yaml:16:64: port \"70000\" is not a port number",
+    ),
+    case(
+        "port from a param that is not a number",
+        &[
+            ("  namespace: demo", "  namespace: demo\n  port: \"80a\""),
+            (
+                PROBE,
+                "    network-access: {from: {namespace: a}, to: {namespace: b}, port: \"{{ port }}\", allowed: true}",
+            ),
+        ],
+        "scenario.yaml:17:64: port \"80a\" is not a port number",
+    ),
+    case(
+        "port name in capitals",
+        &[(
+            PROBE,
+            "    network-access: {from: {namespace: a}, to: {namespace: b}, port: 80, port-name: HTTP, allowed: true}",
+        )],
+        "scenario.yaml:16:74: port-name \"HTTP\" is not a valid port name (IANA_SVC_NAME",
+    ),
+    case(
+        "port name with a double dash",
+        &[(
+            PROBE,
+            "    network-access: {from: {namespace: a}, to: {namespace: b}, port: 80, port-name: my--port, allowed: true}",
+        )],
+        "scenario.yaml:16:74: port-name \"my--port\" is not a valid port name",
+    ),
+    case(
+        "port name over 15 characters",
+        &[(
+            PROBE,
+            "    network-access: {from: {namespace: a}, to: {namespace: b}, port: 80, port-name: abcdefghijklmnop, allowed: true}",
+        )],
+        "scenario.yaml:16:74: port-name \"abcdefghijklmnop\" is not a valid port name",
+    ),
+    case(
+        "port name without a letter",
+        &[(
+            PROBE,
+            "    network-access: {from: {namespace: a}, to: {namespace: b}, port: 80, port-name: \"8080\", allowed: true}",
+        )],
+        "scenario.yaml:16:74: port-name \"8080\" is not a valid port name",
+    ),
+    case(
+        "protocol that is not one",
+        &[(
+            PROBE,
+            "    network-access: {from: {namespace: a}, to: {namespace: b}, port: 80, protocol: ICMP, allowed: true}",
+        )],
+        "scenario.yaml:16:74: protocol \"ICMP\" is not one of TCP, UDP, SCTP",
+    ),
+    // JSONPaths, at their path key.
+    case(
+        "bad JSONPath in objects",
+        &[(PROBE, "    objects: {kind: Pod, fields: [{path: \"$.spec[\", present: true}]}")],
+        "scenario.yaml:16:36: JSONPath \"$.spec[\" does not parse",
+    ),
+    case(
+        "bad JSONPath in a node file",
+        &[(PROBE, "    node-file: {path: /etc/x, fields: [{path: \"$..[?@.a ==]\", present: true}]}")],
+        "scenario.yaml:16:41: JSONPath \"$..[?@.a ==]\" does not parse",
+    ),
+    case(
+        "bad JSONPath in a kubelet config",
+        &[(PROBE, "    kubelet-config: {fields: [{path: \"authentication.anonymous\", equals: false}]}")],
+        "scenario.yaml:16:32: JSONPath \"authentication.anonymous\" does not parse",
+    ),
+    // Templates in scenario.yaml, placed on their own line and shown once.
+    case(
+        "template error in the task",
+        &[("task: Fix {{ namespace }}.", "task: Fix {{ namespace }.")],
+        "scenario.yaml:10:24: template does not parse",
+    ),
+    case(
+        "template error on the second line of a block task",
+        &[("task: Fix {{ namespace }}.", "task: |\n  Fix the namespace.\n  Then {% if namespace %} it.")],
+        "scenario.yaml:12:28: template does not parse",
+    ),
+    case(
+        "template error in a check description",
+        &[("    description: the namespace exists", "    description: the {{ namespace namespace exists")],
+        "scenario.yaml:15:35: template does not parse",
+    ),
+    case(
+        "template error in a hint",
+        &[("hints: [one, two, three]", "hints: [one, \"{{ namespace + }}\", three]")],
+        "scenario.yaml:17:30: template does not parse",
+    ),
+];
+
+#[test]
+fn the_malformed_corpus_gives_each_message_once_at_its_key() {
+    assert!(CORPUS.len() >= 50, "{} cases", CORPUS.len());
+    let base = GOOD.replace("requires: [api]", ALL);
+    let mut failures = Vec::new();
+    for case in CORPUS {
+        let mut scenario = base.clone();
+        for (from, to) in case.edits {
+            assert!(scenario.contains(from), "{}: {from:?} is not in the scenario", case.name);
+            scenario = scenario.replacen(from, to, 1);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join(case.folder);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("scenario.yaml"), &scenario).unwrap();
+        std::fs::write(folder.join(NS.0), NS.1).unwrap();
+        for (name, body) in case.files {
+            std::fs::write(folder.join(name), body).unwrap();
+        }
+        let found: Vec<String> = match Catalog::from_dir(dir.path()) {
+            Ok(catalog) => lint(&catalog.scenarios[0]).into_iter().map(|f| f.to_string()).collect(),
+            Err(e) => e.to_string().lines().skip(1).map(str::to_string).collect(),
+        };
+        let hits = found.iter().filter(|f| f.contains(case.expect)).count();
+        if hits != 1 {
+            failures.push(format!("{}: want {:?} once, got {found:#?}", case.name, case.expect));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases:\n{}", failures.len(), CORPUS.len(), failures.join("\n"));
+}
+
+#[test]
+fn valid_probes_of_every_type_lint_clean() {
+    let probes = "    any-of:\n      - network-access: {from: {namespace: a, labels: {app: x}}, to: {ip: 10.0.0.1}, port: 443, port-name: https, protocol: TCP, allowed: false}\n      - all-of:\n          - certificate: {csr: c, common-name: x}\n          - audit-log: {match: {verb: get}, present: true}";
+    let bad = GOOD.replace("requires: [api]", ALL).replace(PROBE, probes);
+    assert_eq!(findings(&bad, &[NS]), Vec::<String>::new());
+}
+
+#[test]
+fn lint_says_what_layout_it_expects() {
+    let empty = tempfile::tempdir().unwrap();
+    Command::cargo_bin("ckslab").unwrap().args(["lint"]).arg(empty.path()).assert().code(1).stderr(
+        predicates::str::contains("no scenario found: lint expects a folder laid out as <domain>/<id>/scenario.yaml"),
+    );
+    // One scenario's own folder is one level too deep, and lint says so.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), GOOD, &[NS]);
+    Command::cargo_bin("ckslab")
+        .unwrap()
+        .args(["lint"])
+        .arg(dir.path().join("cluster-hardening/demo"))
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("this is one scenario's folder"));
 }

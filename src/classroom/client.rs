@@ -36,8 +36,9 @@ pub struct Membership {
 }
 
 const FILE: &str = "classroom.json";
-/// A classroom is on the local network; a grade should not wait long for it.
-const TIMEOUT: Duration = Duration::from_secs(5);
+/// A classroom is on the local network; a grade should not wait long for it. The whole of each
+/// call (connect, headers, body) must finish within this.
+pub const DEADLINE: Duration = Duration::from_secs(5);
 
 impl Membership {
     pub fn path(data_dir: &Path) -> PathBuf {
@@ -84,6 +85,18 @@ fn base_url(url: &str) -> Result<String, ClientError> {
 }
 
 async fn call(method: &str, url: &str, token: &str, body: Option<Vec<u8>>) -> Result<Bytes, ClientError> {
+    call_within(DEADLINE, method, url, token, body).await
+}
+
+/// One request with one deadline for all of it: connecting, the headers and the whole body. A
+/// server that sends headers and then stalls is as unreachable as one that never answers.
+async fn call_within(
+    deadline: Duration,
+    method: &str,
+    url: &str,
+    token: &str,
+    body: Option<Vec<u8>>,
+) -> Result<Bytes, ClientError> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let request = http::Request::builder()
         .method(method)
@@ -93,17 +106,26 @@ async fn call(method: &str, url: &str, token: &str, body: Option<Vec<u8>>) -> Re
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .map_err(|_| ClientError::BadUrl(url.to_string()))?;
     let unreachable = |message: String| ClientError::Unreachable { url: url.to_string(), message };
-    let response = tokio::time::timeout(TIMEOUT, client.request(request))
-        .await
-        .map_err(|_| unreachable(format!("no answer within {}s", TIMEOUT.as_secs())))?
-        .map_err(|e| unreachable(e.to_string()))?;
-    let status = response.status();
-    let bytes = response.into_body().collect().await.map_err(|e| unreachable(e.to_string()))?.to_bytes();
+    let exchange = async {
+        let response = client.request(request).await.map_err(|e| unreachable(e.to_string()))?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await.map_err(|e| unreachable(e.to_string()))?.to_bytes();
+        Ok::<_, ClientError>((status, bytes))
+    };
+    let (status, bytes) = tokio::time::timeout(deadline, exchange).await.map_err(|_| {
+        unreachable(format!("no complete answer within {:.1}s (connect, headers and body)", deadline.as_secs_f64()))
+    })??;
     if !status.is_success() {
         let body = String::from_utf8_lossy(&bytes).trim().to_string();
         return Err(ClientError::Refused { url: url.to_string(), status: status.as_u16(), body });
     }
     Ok(bytes)
+}
+
+/// Whether the classroom answers with this membership's token (for `classroom status`).
+pub async fn check(membership: &Membership) -> Result<(), ClientError> {
+    let base = base_url(&membership.url)?;
+    call("GET", &format!("{base}/api/join"), &membership.token, None).await.map(|_| ())
 }
 
 /// Checks the address and token with the classroom's server; returns the membership to save.
@@ -158,6 +180,43 @@ mod tests {
         assert!(base_url("https://x:1").is_err(), "the classroom server speaks plain HTTP");
         assert!(base_url("http://x:1/api").is_err());
         assert!(base_url("10.0.0.5:7979").is_err());
+    }
+
+    /// A server on 127.0.0.1 that sends headers promising a body, then stalls.
+    async fn stalling_server() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 4096];
+                    let _ = socket.read(&mut buffer).await;
+                    let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{").await;
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_server_that_stalls_after_its_headers_fails_within_the_deadline() {
+        let url = stalling_server().await;
+        let started = std::time::Instant::now();
+        let deadline = Duration::from_millis(300);
+        let err = call_within(deadline, "GET", &format!("{url}/api/join"), "t", None).await.unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+        assert!(err.contains(&url) && err.contains("within 0.3s"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn join_and_reports_give_up_on_a_stalled_classroom() {
+        let url = stalling_server().await;
+        let started = std::time::Instant::now();
+        let err = join(&url, "t", "Ana").await.unwrap_err().to_string();
+        assert!(started.elapsed() < DEADLINE + Duration::from_secs(2), "took {:?}", started.elapsed());
+        assert!(err.contains(&url) && err.contains("within 5.0s"), "{err}");
     }
 
     #[test]

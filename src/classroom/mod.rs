@@ -13,6 +13,11 @@ pub mod server;
 
 use serde::{Deserialize, Serialize};
 
+/// More checks than any scenario has.
+pub const MAX_CHECKS: u32 = 500;
+/// More hints than any scenario has.
+pub const MAX_HINTS: u32 = 50;
+
 /// One graded attempt, as a learner's ckslab sends it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -54,8 +59,32 @@ impl ProgressReport {
         if self.score > 100 {
             return Err(format!("score {} is over 100", self.score));
         }
-        if self.checks_passed > self.checks_total || self.checks_total > 500 {
+        if self.checks_passed > self.checks_total || self.checks_total > MAX_CHECKS {
             return Err(format!("{} of {} checks passed does not add up", self.checks_passed, self.checks_total));
+        }
+        if self.hints_used > MAX_HINTS {
+            return Err(format!("{} hints used is more than a scenario has (at most {MAX_HINTS})", self.hints_used));
+        }
+        // A grade passes when every graded check passed, which is a score of 100 (weights are at
+        // least 1): anything else contradicts itself.
+        let all_passed = self.checks_total > 0 && self.checks_passed == self.checks_total;
+        if self.passed != (self.score == 100) {
+            return Err(format!(
+                "a report that {} with score {} contradicts itself (a pass is a score of 100)",
+                if self.passed { "passed" } else { "failed" },
+                self.score
+            ));
+        }
+        if self.passed != all_passed {
+            return Err(format!(
+                "a report that {} with {} of {} checks passed contradicts itself",
+                if self.passed { "passed" } else { "failed" },
+                self.checks_passed,
+                self.checks_total
+            ));
+        }
+        if self.score > 0 && self.checks_passed == 0 {
+            return Err(format!("score {} with no check passed contradicts itself", self.score));
         }
         Ok(())
     }
@@ -82,7 +111,7 @@ mod tests {
             learner: "Ana M.".into(),
             scenario: "etcd-encryption".into(),
             score: 80,
-            passed: true,
+            passed: false,
             hints_used: 1,
             checks_passed: 4,
             checks_total: 5,
@@ -103,5 +132,19 @@ mod tests {
         assert!(bad(|r| r.scenario = "../etc".into()).contains("not a scenario id"));
         assert!(bad(|r| r.score = 101).contains("over 100"));
         assert!(bad(|r| r.checks_passed = 6).contains("does not add up"));
+        assert!(bad(|r| r.checks_total = 501).contains("does not add up"));
+        assert!(bad(|r| r.hints_used = 51).contains("more than a scenario has"));
+        assert!(bad(|r| r.passed = true).contains("passed with score 80 contradicts itself"));
+        assert!(bad(|r| r.score = 100).contains("failed with score 100 contradicts itself"));
+        assert!(bad(|r| r.checks_passed = 5).contains("failed with 5 of 5 checks passed"));
+        assert!(
+            bad(|r| {
+                r.checks_passed = 0;
+            })
+            .contains("no check passed")
+        );
+        let mut pass = report();
+        (pass.score, pass.passed, pass.checks_passed) = (100, true, 5);
+        assert_eq!(pass.validate(), Ok(()));
     }
 }

@@ -31,6 +31,9 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE reports (
     );
     CREATE INDEX reports_learner ON reports(learner);"];
 
+/// The database file in the instructor's classroom folder.
+pub const FILE: &str = "classroom.sqlite3";
+
 pub struct Roster {
     connection: Connection,
 }
@@ -66,8 +69,14 @@ pub struct Board {
 
 impl Roster {
     pub fn open(data_dir: &Path) -> Result<Roster, RosterError> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         std::fs::create_dir_all(data_dir)?;
-        Self::from_connection(Connection::open(data_dir.join("classroom.sqlite3"))?)
+        let path = data_dir.join(FILE);
+        // Learners' names and scores: the instructor's only, like the secrets file, from the
+        // moment it exists (SQLite gives its journal the database file's mode).
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        Self::from_connection(Connection::open(&path)?)
     }
 
     pub fn in_memory() -> Result<Roster, RosterError> {
@@ -182,6 +191,20 @@ mod tests {
         assert_eq!((ana.best, ana.passed, ana.attempts), (100, true, 2));
         assert_eq!(ana.last_at, "2026-11-25T10:05:00Z");
         assert_eq!((board.learners[0].passed, board.learners[0].attempts), (0, 2));
+    }
+
+    #[test]
+    fn the_database_is_the_instructors_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        Roster::open(dir.path()).unwrap().record(&report("ana", "audit-policy", 100), "t1").unwrap();
+        let mode = std::fs::metadata(dir.path().join(FILE)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // One made before by an older ckslab, readable by all, is tightened.
+        std::fs::set_permissions(dir.path().join(FILE), std::fs::Permissions::from_mode(0o644)).unwrap();
+        Roster::open(dir.path()).unwrap();
+        let mode = std::fs::metadata(dir.path().join(FILE)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]

@@ -33,7 +33,7 @@ impl IntoResponse for ClassroomError {
     fn into_response(self) -> Response {
         let status = match &self {
             ClassroomError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ClassroomError::BadReport(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ClassroomError::BadReport(_) => StatusCode::BAD_REQUEST,
             ClassroomError::Roster(_) | ClassroomError::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
@@ -60,10 +60,8 @@ impl Secrets {
                 .with_context(|| format!("{} (start with --new-tokens to replace it)", path.display()));
         }
         // The join token is typed by learners: short; the key guards the board: long.
-        let secrets = Secrets {
-            join_token: hex::encode(rand::random::<[u8; 6]>()),
-            instructor_key: crate::web::security::new_token(),
-        };
+        let secrets =
+            Secrets { join_token: hex::encode(rand::random::<[u8; 6]>()), instructor_key: crate::ui::new_token() };
         crate::store::write_private(&path, &serde_json::to_vec_pretty(&secrets)?)
             .with_context(|| path.display().to_string())?;
         Ok(secrets)
@@ -94,7 +92,7 @@ struct Inner {
 
 impl ClassroomState {
     pub fn new(config: ClassroomConfig, roster: Roster) -> anyhow::Result<ClassroomState> {
-        let templates = crate::web::templates()?;
+        let templates = crate::ui::templates()?;
         Ok(ClassroomState { inner: Arc::new(Inner { config, roster: Mutex::new(roster), templates }) })
     }
 
@@ -108,7 +106,7 @@ impl ClassroomState {
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    crate::ui::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -148,7 +146,7 @@ pub fn router(state: ClassroomState) -> Router {
         .route("/api/board", get(board_json))
         .route("/api/join", get(join))
         .route("/api/reports", post(report))
-        .route("/static/{*path}", get(crate::web::asset))
+        .route("/static/{*path}", get(crate::ui::asset))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(state)
 }
@@ -183,9 +181,12 @@ async fn board_json(
     State(state): State<ClassroomState>,
     headers: HeaderMap,
     Query(query): Query<KeyQuery>,
-) -> Result<Json<super::roster::Board>, ClassroomError> {
+) -> Result<Response, ClassroomError> {
     state.require_instructor(&headers, &query)?;
-    Ok(Json(state.roster().board(&state.order())?))
+    let board = state.roster().board(&state.order())?;
+    // Asked for with the instructor key: never cached, never sniffed into something else.
+    let headers = [(header::CACHE_CONTROL, "no-store"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")];
+    Ok((headers, Json(board)).into_response())
 }
 
 /// `GET /?key=`: the board page; it refreshes itself.

@@ -47,7 +47,7 @@ enum Action {
     },
     /// Learner: stop reporting to the classroom
     Leave,
-    /// Learner: which classroom grades are reported to
+    /// Learner: which classroom grades are reported to, and whether it answers
     Status,
 }
 
@@ -93,13 +93,23 @@ pub async fn run(context: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Action::Status => {
-            match Membership::load(&context.home)? {
-                Some(m) => println!("reporting grades to classroom {:?} at {} as {:?}", m.classroom, m.url, m.learner),
-                None => println!(
+            let Some(m) = Membership::load(&context.home)? else {
+                println!(
                     "not in a classroom (join one with `ckslab classroom join <url> --token <token> --name <name>`)"
-                ),
+                );
+                return Ok(ExitCode::SUCCESS);
+            };
+            println!("reporting grades to classroom {:?} at {} as {:?}", m.classroom, m.url, m.learner);
+            match client::check(&m).await {
+                Ok(()) => {
+                    println!("the classroom answers and accepts your token");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("the classroom does not answer: {e}");
+                    Ok(ExitCode::from(1))
+                }
             }
-            Ok(ExitCode::SUCCESS)
         }
     }
 }

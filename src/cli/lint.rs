@@ -24,6 +24,21 @@ pub async fn run(context: &Context, args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    if catalog.scenarios.is_empty()
+        && let Some(dir) = args.dir.as_ref().or(context.scenarios.as_ref())
+    {
+        let hint = if dir.join("scenario.yaml").is_file() {
+            " (this is one scenario's folder: give the folder two levels up)"
+        } else {
+            ""
+        };
+        eprintln!(
+            "{}: no scenario found: lint expects a folder laid out as <domain>/<id>/scenario.yaml, \
+             like scenarios/cluster-setup/network-policy-lockdown/scenario.yaml{hint}",
+            dir.display()
+        );
+        return Ok(ExitCode::from(1));
+    }
     let mut problems = 0;
     let mut ids = std::collections::BTreeMap::new();
     for source in &catalog.scenarios {

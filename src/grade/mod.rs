@@ -49,12 +49,13 @@ impl Report {
 
 /// Weighted score in percent (rounded down, so 100 means every weighted check passed).
 pub fn score(verdicts: &[Verdict]) -> u32 {
-    let total: u32 = verdicts.iter().filter(|v| v.outcome != Outcome::Skip).map(|v| v.weight).sum();
+    // Sums in u64: lint bounds weights, but a folder given with --scenarios need not be linted.
+    let total: u64 = verdicts.iter().filter(|v| v.outcome != Outcome::Skip).map(|v| u64::from(v.weight)).sum();
     if total == 0 {
         return 0;
     }
-    let passed: u32 = verdicts.iter().filter(|v| v.outcome == Outcome::Pass).map(|v| v.weight).sum();
-    passed * 100 / total
+    let passed: u64 = verdicts.iter().filter(|v| v.outcome == Outcome::Pass).map(|v| u64::from(v.weight)).sum();
+    (passed * 100 / total) as u32
 }
 
 /// Grades every check concurrently; `on_verdict` sees each verdict as soon as it is known.

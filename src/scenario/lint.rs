@@ -8,7 +8,8 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{Located, Probe, SourceScenario, Step, locate};
+use super::tree::{Entry, Node, Pos};
+use super::{Located, Probe, SourceScenario, locate};
 use crate::backend::Capability;
 use crate::curriculum::Curriculum;
 
@@ -157,13 +158,16 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
         }
     }
 
-    // Files the steps name exist.
-    for name in referenced_files(scenario) {
-        if !source.files.contains_key(&name) {
-            let (line, column) = locate(text, &name, 1);
-            findings.push(at(line, column, format!("file {name:?} is not in the scenario folder")));
-        }
-    }
+    // What needs the YAML's positions: the folder layout, ids, weights, the files steps use,
+    // regexes, JSONPaths, ports and templates, each placed at its own key.
+    let tree = Node::parse(text).unwrap_or(Node::Null);
+    let context = super::render::context_for(&scenario.params);
+    let before = findings.len();
+    findings.extend(layout_findings(path, &tree));
+    findings.extend(weight_findings(path, &tree));
+    findings.extend(file_findings(source, &tree, &context, &findings[..before]));
+    findings.extend(probe_findings(path, &tree, &context));
+    findings.extend(template_findings(path, text, &tree));
 
     // Probes need capabilities the scenario declares, so `requires` stays honest.
     let requires: BTreeSet<Capability> = scenario.requires.iter().copied().collect();
@@ -204,33 +208,18 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
 
 /// Mistakes in a rendered probe that would otherwise only show when grading.
 fn probe_problems(probe: &Probe) -> Vec<String> {
-    use jsonpath_rust::JsonPath;
-    let conditions: &[super::FieldCondition] = match probe {
-        Probe::Object(p) => &p.fields,
-        Probe::Objects(p) => &p.fields,
-        Probe::ComponentFlag(p) => &p.file_fields,
-        Probe::KubeletConfig(p) => &p.fields,
-        Probe::NodeFile(p) => &p.fields,
-        Probe::AnyOf(parts) | Probe::AllOf(parts) => return parts.iter().flat_map(probe_problems).collect(),
+    match probe {
+        Probe::AnyOf(parts) | Probe::AllOf(parts) => parts.iter().flat_map(probe_problems).collect(),
         Probe::Command(c) => {
             let places = [c.node.is_some(), c.pod.is_some(), c.pods.is_some()].into_iter().filter(|p| *p).count();
-            return if places > 1 {
+            if places > 1 {
                 vec!["a command runs in one place: give only one of node, pod and pods".into()]
             } else {
                 Vec::new()
-            };
+            }
         }
-        _ => &[],
-    };
-    conditions
-        .iter()
-        .filter_map(|c| {
-            serde_json::Value::Null
-                .query(&c.path)
-                .err()
-                .map(|e| format!("JSONPath {:?} {}", c.path, parse_error(&e.to_string())))
-        })
-        .collect()
+        _ => Vec::new(),
+    }
 }
 
 /// The JSONPath parser reports a multi-line diagram; a lint line wants "where: what".
@@ -279,27 +268,321 @@ pub fn probe_needs(probe: &Probe) -> Vec<Capability> {
     }
 }
 
-fn referenced_files(scenario: &super::Scenario) -> BTreeSet<String> {
-    let steps = scenario
-        .setup
-        .iter()
-        .chain(&scenario.break_steps)
-        .chain(&scenario.cleanup)
-        .chain(scenario.solutions.iter().flat_map(|s| &s.steps))
-        .chain(scenario.wrong_attempts.iter().flat_map(|w| &w.steps));
-    let mut names = BTreeSet::new();
-    for step in steps {
-        match step {
-            Step::ApplyFile(name) | Step::CreateMissingFile(name) => {
-                names.insert(name.clone());
+fn located(file: &str, (line, column): Pos, message: String) -> Located {
+    Located { file: file.to_string(), line, column, message }
+}
+
+/// `[a-z0-9]+(-[a-z0-9]+)*`: what scenario ids (and their folders) look like.
+pub fn is_slug(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+        && !id.contains("--")
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A container port name as Kubernetes accepts it (IANA_SVC_NAME): 1 to 15 lowercase letters,
+/// digits and '-', at least one letter, no '-' at either end and no "--".
+pub fn is_port_name(name: &str) -> bool {
+    name.len() <= 15 && is_slug(name) && name.chars().any(|c| c.is_ascii_lowercase())
+}
+
+/// The smallest and largest weight a check may have: 0 would make a check count for nothing
+/// (and all-zero weights a scenario no one can pass), and the bound keeps every sum small.
+pub const WEIGHTS: std::ops::RangeInclusive<u64> = 1..=100;
+
+/// The scenario sits at `<domain>/<id>/scenario.yaml`, its id is a slug, and both agree.
+fn layout_findings(path: &str, tree: &Node) -> Vec<Located> {
+    let mut findings = Vec::new();
+    let mut folders = path.rsplit('/').skip(1);
+    let (id_folder, domain_folder) = (folders.next(), folders.next());
+    if let Some(id) = tree.entry("id")
+        && let Some(value) = id.value.as_str()
+    {
+        if !is_slug(value) {
+            findings.push(located(
+                path,
+                id.value_pos,
+                format!("id {value:?} is not a plain slug: lowercase letters and digits in words joined by single '-'"),
+            ));
+        } else if let Some(folder) = id_folder
+            && folder != value
+        {
+            findings.push(located(
+                path,
+                id.value_pos,
+                format!("id {value:?} differs from its folder {folder:?}: a scenario lives in <domain>/<id>/"),
+            ));
+        }
+    }
+    if let Some(domain) = tree.entry("domain")
+        && let Some(value) = domain.value.as_str()
+        && let Some(folder) = domain_folder
+        && folder != value
+    {
+        findings.push(located(
+            path,
+            domain.value_pos,
+            format!("domain {value:?} differs from the folder {folder:?} the scenario is in: <domain>/<id>/"),
+        ));
+    }
+    findings
+}
+
+fn weight_findings(path: &str, tree: &Node) -> Vec<Located> {
+    let mut findings = Vec::new();
+    for check in tree.get("checks").map(Node::items).unwrap_or_default() {
+        if let Some(weight) = check.value.entry("weight") {
+            let value = weight.value.as_str().unwrap_or_default();
+            if !value.parse::<u64>().is_ok_and(|w| WEIGHTS.contains(&w)) {
+                findings.push(located(
+                    path,
+                    weight.key_pos,
+                    format!("weight {value} is out of range: a check weighs {} to {}", WEIGHTS.start(), WEIGHTS.end()),
+                ));
             }
-            Step::WriteFile(write) => {
-                if let Some(name) = &write.from {
-                    names.insert(name.clone());
+        }
+    }
+    findings
+}
+
+/// Every step list of the scenario: setup, break, cleanup, and each solution's and wrong
+/// attempt's steps.
+fn step_items(tree: &Node) -> Vec<&super::tree::Item> {
+    let mut steps: Vec<_> = ["setup", "break", "cleanup"]
+        .iter()
+        .flat_map(|key| tree.get(key).map(Node::items).unwrap_or_default())
+        .collect();
+    for key in ["solutions", "wrong-attempts"] {
+        for holder in tree.get(key).map(Node::items).unwrap_or_default() {
+            steps.extend(holder.value.get("steps").map(Node::items).unwrap_or_default());
+        }
+    }
+    steps
+}
+
+/// The files steps use: they exist, are text, and are templates that parse and render.
+fn file_findings(source: &SourceScenario, tree: &Node, context: &tera::Context, earlier: &[Located]) -> Vec<Located> {
+    let path = source.path.as_str();
+    let folder = path.strip_suffix("scenario.yaml").unwrap_or(path);
+    let mut findings = Vec::new();
+    let mut done = BTreeSet::new();
+    for step in step_items(tree) {
+        for entry in step.value.entries() {
+            let named = match entry.key.as_str() {
+                "apply-file" | "create-missing-file" => Some(entry),
+                "write-file" => entry.value.entry("from"),
+                _ => None,
+            };
+            let Some(named) = named else { continue };
+            let Some(name) = named.value.as_str() else { continue };
+            if !done.insert(name.to_string()) {
+                continue;
+            }
+            let Some(bytes) = source.files.get(name) else {
+                findings.push(located(path, named.value_pos, format!("file {name:?} is not in the scenario folder")));
+                continue;
+            };
+            let text = match std::str::from_utf8(bytes) {
+                Ok(text) if !text.contains('\0') => text,
+                _ => {
+                    findings.push(located(
+                        path,
+                        named.value_pos,
+                        format!("file {name:?} is binary or not UTF-8: a step's file is a text template"),
+                    ));
+                    continue;
+                }
+            };
+            let file = format!("{folder}{name}");
+            if let Some((at, reason)) = template_syntax_error(text) {
+                findings.push(located(&file, at, format!("template does not parse: {reason}")));
+                continue;
+            }
+            if earlier.iter().any(|f| f.file == file) {
+                continue;
+            }
+            if let Err(message) = super::render::render_one(text, context) {
+                findings.push(located(path, named.value_pos, format!("file {name:?} does not render: {message}")));
+            }
+        }
+    }
+    findings
+}
+
+/// Where and why a template does not parse, per tera: position within the template.
+fn template_syntax_error(text: &str) -> Option<(Pos, String)> {
+    if !text.contains("{{") && !text.contains("{%") && !text.contains("{#") {
+        return None;
+    }
+    let err = tera::Tera::default().add_raw_template("t", text).err()?;
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(inner) = source {
+        message = inner.to_string();
+        source = inner.source();
+    }
+    static AT: OnceLock<Regex> = OnceLock::new();
+    let at = AT.get_or_init(|| Regex::new(r"--> (\d+):(\d+)").expect("a regex"));
+    let mut pos: Pos =
+        at.captures(&message).map(|c| (c[1].parse().unwrap_or(1), c[2].parse().unwrap_or(1))).unwrap_or((1, 1));
+    // tera places "unexpected end" past the last line; the last line is where it is missing.
+    let lines = text.lines().count() as u64;
+    if pos.0 > lines && lines > 0 {
+        pos = (lines, text.lines().last().unwrap_or("").chars().count() as u64 + 1);
+    }
+    let reason = message
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("= "))
+        .map(str::to_string)
+        .unwrap_or_else(|| message.split_whitespace().collect::<Vec<_>>().join(" "));
+    Some((pos, reason))
+}
+
+/// Every string of scenario.yaml (params aside) parses as a template; an error is placed on
+/// the line of the template where tera stopped.
+fn template_findings(path: &str, text: &str, tree: &Node) -> Vec<Located> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut findings = Vec::new();
+    let mut stack: Vec<(&Node, Pos)> =
+        tree.entries().iter().filter(|e| e.key != "params").map(|e| (&e.value, e.value_pos)).collect();
+    while let Some((node, at)) = stack.pop() {
+        match node {
+            Node::Map(entries) => stack.extend(entries.iter().map(|e| (&e.value, e.value_pos))),
+            Node::Seq(items) => stack.extend(items.iter().map(|i| (&i.value, i.pos))),
+            Node::Scalar(body) => {
+                let Some(((line, column), reason)) = template_syntax_error(body) else { continue };
+                let row = lines.get(at.0 as usize - 1).copied().unwrap_or("");
+                let start = row.chars().skip(at.1 as usize - 1).collect::<String>();
+                let place = if start.starts_with('|') || start.starts_with('>') {
+                    let target = at.0 + line;
+                    let indent = lines
+                        .get(target as usize - 1)
+                        .map(|r| r.chars().take_while(|c| *c == ' ').count() as u64)
+                        .unwrap_or(0);
+                    (target, indent + column)
+                } else if line == 1 {
+                    let quoted = u64::from(start.starts_with('"') || start.starts_with('\''));
+                    (at.0, at.1 + quoted + column - 1)
+                } else {
+                    (at.0 + line - 1, column)
+                };
+                findings.push(located(path, place, format!("template does not parse: {reason}")));
+            }
+            Node::Null => {}
+        }
+    }
+    findings.sort_by_key(|f| (f.line, f.column));
+    findings
+}
+
+/// The probes of every check (through any-of and all-of), as (type, body) entries.
+fn probes(tree: &Node) -> Vec<&Entry> {
+    let types = super::model::variant_names::<Probe>();
+    let mut out = Vec::new();
+    let mut stack: Vec<&Entry> = tree
+        .get("checks")
+        .map(Node::items)
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|c| c.value.entries())
+        .filter(|e| types.contains(&e.key.as_str()))
+        .collect();
+    while let Some(entry) = stack.pop() {
+        if matches!(entry.key.as_str(), "any-of" | "all-of") {
+            stack.extend(
+                entry.value.items().iter().flat_map(|i| i.value.entries()).filter(|e| types.contains(&e.key.as_str())),
+            );
+        }
+        out.push(entry);
+    }
+    out
+}
+
+/// Regexes compile, JSONPaths parse, network ports are ports: what grading would only find out
+/// on a cluster, placed at the key that holds it.
+fn probe_findings(path: &str, tree: &Node, context: &tera::Context) -> Vec<Located> {
+    use jsonpath_rust::JsonPath;
+    let mut findings = Vec::new();
+    let rendered = |node: &Node| node.as_str().and_then(|s| super::render::render_one(s, context).ok());
+    let regex = |entry: Option<&Entry>, findings: &mut Vec<Located>| {
+        let Some(entry) = entry else { return };
+        let Some(pattern) = rendered(&entry.value) else { return };
+        if let Err(e) = Regex::new(&pattern) {
+            let reason = e.to_string().lines().rev().find_map(|l| l.strip_prefix("error: ")).unwrap_or("").to_string();
+            findings.push(located(
+                path,
+                entry.key_pos,
+                format!("`{}` is not a regular expression: /{pattern}/: {reason}", entry.key),
+            ));
+        }
+    };
+    for probe in probes(tree) {
+        let body = &probe.value;
+        let mut conditions: Vec<&Node> = Vec::new();
+        match probe.key.as_str() {
+            "object" | "objects" | "kubelet-config" | "node-file" => conditions.extend(body.get("fields")),
+            "component-flag" => {
+                conditions.extend(body.get("file-fields"));
+                regex(body.entry("matches"), &mut findings);
+            }
+            "admission" => regex(body.entry("reason"), &mut findings),
+            "command" => {
+                regex(body.entry("stdout-matches"), &mut findings);
+                regex(body.entry("stdout-not-matches"), &mut findings);
+            }
+            "network-access" => {
+                if let Some(port) = body.entry("port") {
+                    let value = rendered(&port.value).unwrap_or_default();
+                    if !value.trim().parse::<u16>().is_ok_and(|p| p >= 1) {
+                        findings.push(located(
+                            path,
+                            port.key_pos,
+                            format!("port {value:?} is not a port number (1-65535); a named port goes in port-name"),
+                        ));
+                    }
+                }
+                if let Some(name) = body.entry("port-name") {
+                    let value = rendered(&name.value).unwrap_or_default();
+                    if !is_port_name(&value) {
+                        findings.push(located(
+                            path,
+                            name.key_pos,
+                            format!(
+                                "port-name {value:?} is not a valid port name (IANA_SVC_NAME: 1-15 lowercase letters, \
+                                 digits and '-', at least one letter, no '-' at either end or twice in a row)"
+                            ),
+                        ));
+                    }
+                }
+                if let Some(protocol) = body.entry("protocol") {
+                    let value = rendered(&protocol.value).unwrap_or_default();
+                    if !matches!(value.as_str(), "TCP" | "UDP" | "SCTP") {
+                        findings.push(located(
+                            path,
+                            protocol.key_pos,
+                            format!("protocol {value:?} is not one of TCP, UDP, SCTP"),
+                        ));
+                    }
                 }
             }
             _ => {}
         }
+        for condition in conditions.iter().flat_map(|c| c.items()) {
+            regex(condition.value.entry("matches"), &mut findings);
+            if let Some(entry) = condition.value.entry("path")
+                && let Some(jsonpath) = rendered(&entry.value)
+                && let Err(e) = serde_json::Value::Null.query(&jsonpath)
+            {
+                findings.push(located(
+                    path,
+                    entry.key_pos,
+                    format!("JSONPath {jsonpath:?} {}", parse_error(&e.to_string())),
+                ));
+            }
+        }
     }
-    names
+    findings.sort_by_key(|f| (f.line, f.column));
+    findings
 }

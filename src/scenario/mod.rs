@@ -5,6 +5,7 @@ pub mod lint;
 pub mod load;
 pub mod model;
 pub mod render;
+pub mod tree;
 
 use std::fmt;
 

@@ -771,3 +771,102 @@ pub struct CommandProbe {
     #[serde(default)]
     pub stdout_not_matches: Option<String>,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Names the model accepts, read from the serde derives themselves so lists never drift.
+
+/// The variant names serde accepts for an externally tagged enum (`Probe`, `Step`, ...).
+pub fn variant_names<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    names_of::<T>(Want::Variants)
+}
+
+/// The field names serde accepts for a struct without flattened fields.
+pub fn field_names<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    names_of::<T>(Want::Fields)
+}
+
+#[derive(Clone, Copy)]
+enum Want {
+    Variants,
+    Fields,
+}
+
+fn names_of<'de, T: Deserialize<'de>>(want: Want) -> &'static [&'static str] {
+    let mut found: &'static [&'static str] = &[];
+    let _ = T::deserialize(NameCapture { want, found: &mut found });
+    found
+}
+
+/// A deserializer that gives no data: it only records the names a derive asks it for.
+struct NameCapture<'a> {
+    want: Want,
+    found: &'a mut &'static [&'static str],
+}
+
+#[derive(Debug)]
+struct Captured;
+
+impl std::fmt::Display for Captured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("names captured")
+    }
+}
+
+impl std::error::Error for Captured {}
+
+impl serde::de::Error for Captured {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        Captured
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for NameCapture<'_> {
+    type Error = Captured;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Captured> {
+        Err(Captured)
+    }
+
+    fn deserialize_enum<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        variants: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Captured> {
+        if matches!(self.want, Want::Variants) {
+            *self.found = variants;
+        }
+        Err(Captured)
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Captured> {
+        if matches!(self.want, Want::Fields) {
+            *self.found = fields;
+        }
+        Err(Captured)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map identifier ignored_any
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_the_derives() {
+        let probes = variant_names::<Probe>();
+        assert!(probes.contains(&"network-access") && probes.contains(&"any-of") && probes.contains(&"all-of"));
+        assert_eq!(variant_names::<Expectation>().len(), 6);
+        assert!(field_names::<StaticPodEdit>().contains(&"set-flags"));
+    }
+}

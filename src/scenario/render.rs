@@ -62,7 +62,7 @@ impl Rendered {
     }
 }
 
-fn context_for(params: &BTreeMap<String, Value>) -> tera::Context {
+pub(crate) fn context_for(params: &BTreeMap<String, Value>) -> tera::Context {
     let mut context = tera::Context::new();
     for (name, value) in params {
         context.insert(name, value);

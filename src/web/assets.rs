@@ -1,63 +1,13 @@
-//! Templates and static files, compiled into the binary (no CDN, nothing fetched at run time).
+//! The web UI's static files: the shared ones ([`crate::ui`]), with the web UI's error page.
 
 use axum::extract::Path;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use rust_embed::RustEmbed;
+use axum::http::HeaderMap;
+use axum::response::Response;
 
 use super::error::ApiError;
 
-#[derive(RustEmbed)]
-#[folder = "web/templates/"]
-struct Templates;
+pub use crate::ui::templates;
 
-#[derive(RustEmbed)]
-#[folder = "web/static/"]
-struct Static;
-
-/// Every embedded template, autoescaped (they all end in `.html`).
-pub fn templates() -> anyhow::Result<tera::Tera> {
-    let mut tera = tera::Tera::default();
-    let mut sources = Vec::new();
-    for name in Templates::iter() {
-        if let Some(file) = Templates::get(&name) {
-            let text = String::from_utf8(file.data.into_owned())
-                .map_err(|_| anyhow::anyhow!("template {name} is not UTF-8"))?;
-            sources.push((name.to_string(), text));
-        }
-    }
-    tera.add_raw_templates(sources).map_err(|e| anyhow::anyhow!("loading the web templates: {e:?}"))?;
-    Ok(tera)
-}
-
-fn content_type(path: &str) -> &'static str {
-    match path.rsplit_once('.').map(|(_, ext)| ext) {
-        Some("css") => "text/css; charset=utf-8",
-        Some("js") => "text/javascript; charset=utf-8",
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        Some("ico") => "image/x-icon",
-        Some("txt") => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    }
-}
-
-/// `GET /static/{*path}`, with an ETag so the browser revalidates cheaply.
 pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let file = Static::get(&path).ok_or_else(|| ApiError::NotFound(format!("/static/{path}")))?;
-    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..12]));
-    let cache = HeaderValue::from_static("no-cache");
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, "no-cache".into())])
-            .into_response());
-    }
-    let mut response = (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path))), (header::CACHE_CONTROL, cache)],
-        file.data.into_owned(),
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    Ok(response)
+    crate::ui::static_file(&path, &headers).ok_or_else(|| ApiError::NotFound(format!("/static/{path}")))
 }

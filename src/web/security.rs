@@ -23,14 +23,7 @@ const FORM_LIMIT: usize = 64 * 1024;
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// 32 random bytes, hex: a new token per process.
-pub fn new_token() -> String {
-    hex::encode(rand::random::<[u8; 32]>())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub use crate::ui::{constant_time_eq, new_token};
 
 impl AppState {
     /// `127.0.0.1:<port>` or `localhost:<port>`, nothing else.
@@ -152,10 +145,5 @@ mod tests {
     fn form_token_is_found_among_fields() {
         assert_eq!(form_token(b"seed=3&csrf_token=abc&x=1").as_deref(), Some("abc"));
         assert_eq!(form_token(b"seed=3"), None);
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-        assert_eq!(new_token().len(), 64);
-        assert_ne!(new_token(), new_token());
     }
 }
