@@ -1,42 +1,139 @@
-//! The kind backend against a real kind cluster: up, prove one scenario, down. It needs a
-//! Docker engine and the `kind` CLI; where either is missing (as on our CI machine, which has
-//! no Docker engine) it says so on stderr and in the test output, and passes without running.
-//! `tests/kind_backend.rs` covers the same plumbing against recording fakes everywhere.
+//! The kind backend against a real kind cluster in a real Docker engine: up brings two nodes to
+//! Ready, a scenario goes start → grade (fails) → solve → grade (passes) → reset, the node shell
+//! sees the kubeadm layout, and down leaves no container and no network of ckslab's. Then a
+//! `ckslab up` killed with SIGKILL midway, and `down` after it, leave nothing either.
+//!
+//! Where no engine answers, each test is reported ignored with the reason (SKIPPED), never as
+//! passed; CI starts an engine (scripts/docker-engine.sh) and sets CKSLAB_REQUIRE_ENGINE=1.
 
-use assert_cmd::Command;
-use ckslab::backend::kind::docker_engine_available;
+mod engine;
 
-#[tokio::test]
-async fn kind_up_verify_down() {
-    if !docker_engine_available().await {
-        eprintln!(
-            "SKIPPED kind_up_verify_down: no Docker engine answers `docker info`; run on a machine with Docker to exercise kind for real"
-        );
-        return;
-    }
-    if which("kind").is_none() {
-        eprintln!("SKIPPED kind_up_verify_down: `kind` is not on PATH (go install sigs.k8s.io/kind@v0.30.0)");
-        return;
-    }
-    let home = tempfile::tempdir().unwrap();
-    let ckslab = || {
-        let mut cmd = Command::cargo_bin("ckslab").unwrap();
-        cmd.env("CKSLAB_HOME", home.path()).env("CKSLAB_BACKEND", "kind");
-        cmd
-    };
-    let up = ckslab().args(["up", "--backend", "kind"]).timeout(std::time::Duration::from_secs(600)).output().unwrap();
-    assert!(up.status.success(), "up: {}", String::from_utf8_lossy(&up.stderr));
-    let verify = ckslab().args(["verify", "rbac-least-privilege"]).output().unwrap();
-    let down = ckslab().arg("down").output().unwrap();
-    assert!(
-        verify.status.success(),
-        "verify: {}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
-    assert!(down.status.success(), "down: {}", String::from_utf8_lossy(&down.stderr));
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Failed, Trial};
+
+fn main() -> std::process::ExitCode {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let reason = runtime.block_on(engine::engine()).err().or_else(|| {
+        engine::node_image()
+            .is_none()
+            .then(|| "CKSLAB_KIND_NODE_IMAGE is not set (scripts/build-kind-node.sh prints it)".into())
+    });
+    let trials = vec![
+        Trial::test("kind_up_scenario_node_shell_down", lab_end_to_end),
+        Trial::test("kind_up_killed_midway_then_down_leaves_nothing", killed_up_then_down),
+    ];
+    engine::run(trials, reason)
 }
 
-fn which(tool: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(tool)).find(|p| p.is_file()))
+fn ckslab(home: &Path, args: &[&str]) -> Output {
+    let mut command = assert_cmd::Command::cargo_bin("ckslab").unwrap();
+    command.env("CKSLAB_HOME", home).env("CKSLAB_BACKEND", "kind").args(args);
+    command.timeout(Duration::from_secs(600)).output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker").args(args).output().expect("docker CLI");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Containers and networks ckslab's kind cluster owns.
+fn leftovers() -> Vec<String> {
+    let mut left: Vec<String> =
+        docker(&["ps", "-a", "--filter", "label=io.x-k8s.kind.cluster=ckslab", "--format", "{{.Names}}"])
+            .lines()
+            .map(|l| format!("container {l}"))
+            .collect();
+    left.extend(
+        docker(&["network", "ls", "--filter", "name=^ckslab$", "--format", "{{.Name}}"])
+            .lines()
+            .map(|l| format!("network {l}")),
+    );
+    left
+}
+
+fn expect(out: &Output, code: i32, what: &str) -> Result<(), Failed> {
+    if out.status.code() == Some(code) {
+        Ok(())
+    } else {
+        Err(format!("{what}: exit {:?}, wanted {code}\n{}", out.status.code(), text(out)).into())
+    }
+}
+
+fn lab_end_to_end() -> Result<(), Failed> {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let started = Instant::now();
+    let up = ckslab(home, &["up", "--backend", "kind"]);
+    let result = (|| {
+        expect(&up, 0, "up")?;
+        eprintln!("up: two Ready nodes in {:.1}s", started.elapsed().as_secs_f64());
+        let status = ckslab(home, &["status", "--format", "json"]);
+        expect(&status, 0, "status")?;
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout)?;
+        assert_eq!(status["nodes"].as_array().map(Vec::len), Some(2), "{status}");
+        assert_eq!(status["api_healthy"], true, "{status}");
+
+        let scenario = "seccomp-runtime-default";
+        expect(&ckslab(home, &["start", scenario]), 0, "start")?;
+        let broken = ckslab(home, &["grade", scenario, "--format", "json"]);
+        expect(&broken, 1, "grade of the broken state")?;
+        expect(&ckslab(home, &["solve", scenario]), 0, "solve")?;
+        let solved = ckslab(home, &["grade", scenario, "--format", "json"]);
+        expect(&solved, 0, "grade of the solution")?;
+        // The /proc check runs for real on kind: it is not skipped.
+        let report: serde_json::Value = serde_json::from_slice(&solved.stdout)?;
+        let skipped: Vec<&serde_json::Value> =
+            report["verdicts"].as_array().into_iter().flatten().filter(|v| v["outcome"] == "skip").collect();
+        assert!(skipped.is_empty(), "checks skipped on kind: {skipped:?}");
+        expect(&ckslab(home, &["reset", scenario]), 0, "reset")?;
+        expect(&ckslab(home, &["grade", scenario]), 1, "grade after reset")?;
+
+        let shell = ckslab(home, &["node-shell", "--", "ls", "/etc/kubernetes/manifests"]);
+        expect(&shell, 0, "node-shell")?;
+        assert!(text(&shell).contains("kube-apiserver.yaml"), "{}", text(&shell));
+        Ok::<(), Failed>(())
+    })();
+    let down = ckslab(home, &["down"]);
+    result?;
+    expect(&down, 0, "down")?;
+    let left = leftovers();
+    assert!(left.is_empty(), "down left {left:?}");
+    Ok(())
+}
+
+fn killed_up_then_down() -> Result<(), Failed> {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let mut up = std::process::Command::new(assert_cmd::cargo::cargo_bin("ckslab"))
+        .env("CKSLAB_HOME", home)
+        .env("CKSLAB_BACKEND", "kind")
+        .args(["up", "--backend", "kind"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    // Midway: once kind has made the nodes, before the cluster is ready.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while leftovers().iter().filter(|l| l.starts_with("container")).count() < 2 {
+        if Instant::now() > deadline {
+            let _ = up.kill();
+            return Err("kind made no node containers within 120s".into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    up.kill()?; // SIGKILL
+    up.wait()?;
+    // kind dies with ckslab (parent-death signal): nothing goes on creating behind down's back.
+    std::thread::sleep(Duration::from_secs(2));
+    let down = ckslab(home, &["down"]);
+    expect(&down, 0, "down after a killed up")?;
+    let left = leftovers();
+    assert!(left.is_empty(), "down after a killed up left {left:?}");
+    Ok(())
 }

@@ -78,6 +78,14 @@ impl KindBackend {
         let mut command = Command::new(program);
         // kind puts its nodes on this network; ckslab's own, so `down` can remove it.
         command.env("KIND_EXPERIMENTAL_DOCKER_NETWORK", DOCKER_NETWORK);
+        // kind and docker die with ckslab: a `kind create` must not go on making nodes after
+        // ckslab was killed and `down` ran.
+        // SAFETY: prctl is async-signal-safe and touches nothing but this process.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
+            });
+        }
         command.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
         let mut child = command.spawn().map_err(|e| missing_tool(&display, e))?;
