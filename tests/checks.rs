@@ -265,6 +265,66 @@ async fn component_flags_are_read_from_the_manifest_as_data() {
     assert_outcome(&missing, Outcome::Fail, "does not exist on ckslab-control-plane");
 }
 
+/// A flag given more than once counts as the component counts it: list flags add up, a scalar
+/// keeps its last value, in either spelling.
+#[tokio::test]
+async fn repeated_flags_count_as_the_component_counts_them() {
+    let admission = "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins: []\n";
+    let grade = |extra: &'static [&'static str]| async move {
+        let fixture = Fixture::no_api().file(CP, APISERVER, &apiserver_manifest(extra), 0o600, 0).file(
+            CP,
+            "/etc/kubernetes/enc/admission.yaml",
+            admission,
+            0o600,
+            0,
+        );
+        let check =
+            |probe: &str| format!("{{id: a, description: d, component-flag: {{component: kube-apiserver, {probe}}}}}");
+        let mut outcomes = Vec::new();
+        for probe in [
+            "flag: enable-admission-plugins, includes: ImagePolicyWebhook",
+            "flag: enable-admission-plugins, includes: NodeRestriction",
+            "flag: enable-admission-plugins, equals: 'NodeRestriction,ImagePolicyWebhook'",
+            "flag: admission-control-config-file, file-mounted: true",
+        ] {
+            let verdict = fixture.grade(&check(probe)).await;
+            outcomes.push((verdict.outcome, verdict.observed));
+        }
+        outcomes
+    };
+    // The second plugin in a second flag (two-item spelling), the config file named twice: the
+    // last (mounted) one counts.
+    let outcomes = grade(&[
+        "--admission-control-config-file=/etc/unmounted/admission.yaml",
+        "--enable-admission-plugins",
+        "ImagePolicyWebhook",
+        "--admission-control-config-file",
+        "/etc/kubernetes/enc/admission.yaml",
+    ])
+    .await;
+    for (outcome, observed) in &outcomes {
+        assert_eq!(*outcome, Outcome::Pass, "{observed}");
+    }
+    assert!(
+        outcomes[0].1.contains(
+            "--enable-admission-plugins=NodeRestriction and --enable-admission-plugins=ImagePolicyWebhook, which add up to --enable-admission-plugins=NodeRestriction,ImagePolicyWebhook"
+        ),
+        "{}",
+        outcomes[0].1
+    );
+    // The other way round: the unmounted file is the last word.
+    let outcomes = grade(&[
+        "--admission-control-config-file=/etc/kubernetes/enc/admission.yaml",
+        "--admission-control-config-file=/etc/unmounted/admission.yaml",
+    ])
+    .await;
+    assert_eq!(outcomes[0].0, Outcome::Fail, "{}", outcomes[0].1);
+    assert_eq!(outcomes[1].0, Outcome::Pass);
+    assert_eq!(outcomes[2].0, Outcome::Fail);
+    assert_eq!(outcomes[3].0, Outcome::Fail, "{}", outcomes[3].1);
+    assert!(outcomes[3].1.contains("of which the last counts"), "{}", outcomes[3].1);
+}
+
 #[tokio::test]
 async fn kubelet_config_and_node_files_are_parsed_and_stat_ed() {
     let kubelet = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  anonymous: {enabled: true}\nreadOnlyPort: 0\n";
