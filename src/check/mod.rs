@@ -7,6 +7,7 @@ mod audit;
 mod cert;
 mod etcd;
 pub mod fields;
+pub mod keys;
 mod netpol;
 mod node;
 
