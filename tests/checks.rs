@@ -493,33 +493,54 @@ async fn admission_is_probed_with_a_server_side_dry_run() {
     assert!(creates.iter().all(|r| r.contains("dryRun=All")), "never a real create: {creates:?}");
 }
 
+/// A fake API for NetworkPolicy probes: namespaces (shop labelled as `shop_labels`), the policies
+/// of payments, and pods: api (port http 8080) and db (port postgres 5432) in payments, web in shop.
+fn netpol_api(policies: Vec<Value>, shop_labels: Value) -> impl Fn(&str, &str, &Value) -> (u16, Value) + Send + Sync {
+    let pod = |ns: &str, name: &str, app: &str, ports: Value| {
+        json!({"metadata": {"name": name, "namespace": ns, "labels": {"app": app, "pod-template-hash": "5d4f"}},
+               "spec": {"containers": [{"name": app, "image": "nginx", "ports": ports}]}})
+    };
+    let payments_pods = json!([
+        pod("payments", "api-1", "api", json!([{"name": "http", "containerPort": 8080}])),
+        pod("payments", "api-2", "api", json!([{"name": "http", "containerPort": 8080}])),
+        pod("payments", "db-1", "db", json!([{"name": "postgres", "containerPort": 5432, "protocol": "TCP"}])),
+    ]);
+    let shop_pods = json!([pod("shop", "web-1", "web", json!([]))]);
+    move |method, path, _| {
+        let list = |kind: &str, items: Value| json!({"apiVersion": "v1", "kind": kind, "metadata": {}, "items": items});
+        match (method, path.split('?').next().unwrap()) {
+            ("GET", "/api/v1/namespaces") => (
+                200,
+                list(
+                    "NamespaceList",
+                    json!([
+                        {"metadata": {"name": "shop", "labels": shop_labels}},
+                        {"metadata": {"name": "payments"}},
+                        {"metadata": {"name": "kube-system"}}
+                    ]),
+                ),
+            ),
+            ("GET", "/apis/networking.k8s.io/v1/namespaces/payments/networkpolicies") => {
+                (200, list("NetworkPolicyList", json!(policies)))
+            }
+            // (the API lists nothing, not an error, for a namespace that does not exist)
+            ("GET", p) if p.ends_with("/networkpolicies") => (200, list("NetworkPolicyList", json!([]))),
+            ("GET", "/api/v1/namespaces/payments/pods") => (200, list("PodList", payments_pods.clone())),
+            ("GET", "/api/v1/namespaces/shop/pods") => (200, list("PodList", shop_pods.clone())),
+            ("GET", p) if p.ends_with("/pods") => (200, list("PodList", json!([]))),
+            _ => (404, status_body(404, &format!("no fixture for {method} {path}"))),
+        }
+    }
+}
+
 #[tokio::test]
 async fn network_access_is_decided_from_the_policies_and_namespace_labels() {
-    let fixture = Fixture::new(|method, path, _| match (method, path.split('?').next().unwrap()) {
-        ("GET", "/api/v1/namespaces") => (
-            200,
-            json!({"apiVersion": "v1", "kind": "NamespaceList", "metadata": {}, "items": [
-                {"metadata": {"name": "shop", "labels": {"tier": "frontend"}}},
-                {"metadata": {"name": "payments"}}
-            ]}),
-        ),
-        ("GET", "/apis/networking.k8s.io/v1/namespaces/payments/networkpolicies") => (
-            200,
-            json!({
-            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicyList", "metadata": {}, "items": [{
-                "metadata": {"name": "api", "namespace": "payments"},
-                "spec": {"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress"],
-                         "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"tier": "frontend"}}}], "ports": [{"port": 8080}]}]}
-            }]}),
-        ),
-        // (the API lists nothing, not an error, for a namespace that does not exist)
-        ("GET", p) if p.ends_with("/networkpolicies") => (
-            200,
-            json!({
-            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicyList", "metadata": {}, "items": []}),
-        ),
-        _ => (404, status_body(404, &format!("no fixture for {method} {path}"))),
+    let api_policy = json!({
+        "metadata": {"name": "api", "namespace": "payments"},
+        "spec": {"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress"],
+                 "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"tier": "frontend"}}}], "ports": [{"port": 8080}]}]}
     });
+    let fixture = Fixture::new(netpol_api(vec![api_policy], json!({"tier": "frontend"})));
     let probe = |from: &str, port: &str, allowed: bool| {
         format!(
             "{{id: a, description: d, network-access: {{from: {from}, to: {{namespace: payments, labels: {{app: api}}}}, port: '{port}', allowed: {allowed}}}}}"
@@ -537,7 +558,143 @@ async fn network_access_is_decided_from_the_policies_and_namespace_labels() {
     // A namespace that does not exist yet has no labels but its name.
     let elsewhere = "{namespace: default, labels: {app: web}}";
     assert_eq!(fixture.grade(&probe(elsewhere, "8080", false)).await.outcome, Outcome::Pass);
-    assert_outcome(&fixture.grade(&probe(shop, "http", true)).await, Outcome::Error, "is not a number");
+    // The probe may name the port: the destination pods' container ports resolve it.
+    assert_outcome(&fixture.grade(&probe(shop, "http", true)).await, Outcome::Pass, "on TCP/8080");
+    assert_outcome(
+        &fixture.grade(&probe(shop, "postgres", true)).await,
+        Outcome::Error,
+        "no pod payments/{app=api} declares a TCP container port named \"postgres\"",
+    );
+}
+
+/// A policy's named port resolves against the destination pods' containerPorts, whether the
+/// probe says the number or the name; a name the destination does not declare allows nothing.
+#[tokio::test]
+async fn named_policy_ports_resolve_on_the_destination_pods() {
+    let policy = |port: Value| {
+        json!({"metadata": {"name": "api", "namespace": "payments"},
+               "spec": {"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress"],
+                        "ingress": [{"from": [{"namespaceSelector": {}}], "ports": [{"port": port}]}]}})
+    };
+    let probe = |port: &str, allowed: bool| {
+        format!(
+            "{{id: a, description: d, network-access: {{from: {{namespace: shop, labels: {{app: web}}}}, to: {{namespace: payments, labels: {{app: api}}}}, port: '{port}', allowed: {allowed}}}}}"
+        )
+    };
+    for (policy_port, probe_port, allowed) in [
+        (json!("http"), "8080", true),
+        (json!("http"), "http", true),
+        (json!(8080), "http", true),
+        (json!("http"), "8081", false),
+        // db's port name, not api's: it does not resolve on api.
+        (json!("postgres"), "8080", false),
+        (json!("postgres"), "http", false),
+        (json!("postgres"), "5432", false),
+    ] {
+        let fixture = Fixture::new(netpol_api(vec![policy(policy_port.clone())], json!({})));
+        let verdict = fixture.grade(&probe(probe_port, allowed)).await;
+        assert_eq!(verdict.outcome, Outcome::Pass, "policy port {policy_port}, probe port {probe_port}: {verdict:#?}");
+    }
+}
+
+/// The network-policy-lockdown scenario's policy sets as files, with what each must fail.
+fn lockdown_policies(rendered: &ckslab::scenario::Rendered, files: &[&str]) -> Vec<Value> {
+    let mut policies: Vec<Value> = Vec::new();
+    for file in files {
+        let text = rendered.file(&format!("manifests/{file}")).unwrap();
+        for document in text.split("\n---") {
+            let policy: Value = serde_saphyr::from_str(document).unwrap();
+            if policy.is_null() {
+                continue;
+            }
+            // A later apply of the same name replaces the earlier one.
+            policies.retain(|p| p["metadata"]["name"] != policy["metadata"]["name"]);
+            policies.push(policy);
+        }
+    }
+    policies
+}
+
+/// Every check of the shipped network-policy-lockdown scenario, against each solution's and
+/// wrong attempt's policies: solutions pass every check, wrong attempts fail exactly what they name.
+#[tokio::test]
+async fn the_lockdown_checks_pass_every_solution_and_fail_each_near_miss() {
+    use std::collections::BTreeMap;
+    let catalog = ckslab::scenario::Catalog::embedded().unwrap();
+    let rendered = catalog.get("network-policy-lockdown").unwrap().render(&BTreeMap::new()).unwrap();
+    let cases: Vec<(&str, Vec<&str>, Value, Vec<&str>)> = vec![
+        ("default-deny-plus-flows", vec!["default-deny.yaml", "allow-flows.yaml", "allow-dns.yaml"], json!({}), vec![]),
+        ("per-app-policies", vec!["per-app.yaml"], json!({"tier": "frontend"}), vec![]),
+        (
+            "allow-all-left-behind",
+            vec!["allow-all.yaml", "default-deny.yaml", "allow-flows.yaml", "allow-dns.yaml"],
+            json!({}),
+            vec![
+                "other-shop-pods-denied",
+                "other-namespaces-denied",
+                "db-only-from-api",
+                "ingress-denied-by-default",
+                "only-these-flows",
+            ],
+        ),
+        (
+            "ingress-only-default-deny",
+            vec!["default-deny-ingress-only.yaml", "allow-flows.yaml"],
+            json!({}),
+            // (and api-egress-to-db selects api for egress with no DNS rule)
+            vec!["egress-denied-by-default", "dns-allowed", "only-these-flows"],
+        ),
+        (
+            "web-from-any-namespace",
+            vec!["default-deny.yaml", "allow-flows.yaml", "web-from-any-namespace.yaml", "allow-dns.yaml"],
+            json!({}),
+            vec!["other-namespaces-denied", "only-these-flows"],
+        ),
+        (
+            "dns-forgotten",
+            vec!["default-deny.yaml", "allow-flows.yaml"],
+            json!({}),
+            vec!["dns-allowed", "only-these-flows"],
+        ),
+        (
+            "api-every-port",
+            vec!["default-deny.yaml", "allow-flows.yaml", "web-to-api-every-port.yaml", "allow-dns.yaml"],
+            json!({}),
+            vec!["only-these-flows"],
+        ),
+        (
+            "dns-to-anywhere",
+            vec!["default-deny.yaml", "allow-flows.yaml", "allow-dns-anywhere.yaml"],
+            json!({}),
+            vec!["only-these-flows"],
+        ),
+    ];
+    for (what, files, shop_labels, failing) in cases {
+        let fixture = Fixture::new(netpol_api(lockdown_policies(&rendered, &files), shop_labels));
+        for check in &rendered.scenario.checks {
+            let verdict = check::run(check, &fixture).await;
+            let expected = if failing.contains(&check.id.as_str()) { Outcome::Fail } else { Outcome::Pass };
+            assert_eq!(verdict.outcome, expected, "{what}: {} observed {}", check.id, verdict.observed);
+        }
+        // The scenario's own wrong attempts name the same checks.
+        if let Some(attempt) = rendered.scenario.wrong_attempts.iter().find(|w| w.name == what) {
+            let named = &attempt.fails;
+            assert!(named.iter().all(|id| failing.contains(&id.as_str())), "{what}: the scenario names {named:?}");
+        }
+    }
+    // What a failure says: the flow that should not be there.
+    let fixture = Fixture::new(netpol_api(
+        lockdown_policies(&rendered, &["default-deny.yaml", "allow-flows.yaml", "allow-dns-anywhere.yaml"]),
+        json!({}),
+    ));
+    let check = rendered.scenario.checks.iter().find(|c| c.id == "only-these-flows").unwrap();
+    let verdict = check::run(check, &fixture).await;
+    assert_outcome(&verdict, Outcome::Fail, "allowed but not asked for: payments/");
+    assert!(
+        verdict.observed.contains("on UDP/53: allowed (egress at payments/{app=api} is allowed by policy allow-dns"),
+        "{}",
+        verdict.observed
+    );
 }
 
 #[tokio::test]
