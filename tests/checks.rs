@@ -794,6 +794,47 @@ async fn the_seccomp_checks_accept_every_valid_shape_and_name_the_container_that
             vec!["drop-all-capabilities"],
         ),
         (
+            "one added back",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}),
+            json!({}),
+            vec!["drop-all-capabilities"],
+        ),
+        (
+            "an empty add list",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"], "add": []}}),
+            json!({}),
+            vec![],
+        ),
+        // (cases named "init ..." add an init container `setup` with the sidecar's context)
+        (
+            "init container hardened",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            hardened.clone(),
+            json!({}),
+            vec![],
+        ),
+        (
+            "init container forgotten",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            json!({}),
+            json!({}),
+            vec!["no-privilege-escalation", "drop-all-capabilities"],
+        ),
+        (
+            "init container unconfined",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            with_seccomp("Unconfined"),
+            json!({}),
+            vec!["seccomp-runtime-default"],
+        ),
+        (
             "ALL among others",
             json!({"seccompProfile": {"type": "RuntimeDefault"}}),
             hardened.clone(),
@@ -803,12 +844,20 @@ async fn the_seccomp_checks_accept_every_valid_shape_and_name_the_container_that
         ),
     ];
     for (what, pod_context, parser, sidecar, annotations, failing) in cases {
+        let init = what.starts_with("init ");
+        let (sidecar, setup, culprit) =
+            if init { (hardened.clone(), sidecar, "setup") } else { (sidecar, json!(null), "log-shipper") };
         let pod = |name: &str| {
-            json!({"metadata": {"name": name, "namespace": "ingest", "labels": {"app": "parser"}, "annotations": annotations},
+            let mut pod = json!({"metadata": {"name": name, "namespace": "ingest", "labels": {"app": "parser"}, "annotations": annotations},
                    "spec": {"securityContext": pod_context, "containers": [
                        {"name": "parser", "image": "busybox:1.36", "securityContext": parser},
                        {"name": "log-shipper", "image": "busybox:1.36", "securityContext": sidecar}]},
-                   "status": {"phase": "Running"}})
+                   "status": {"phase": "Running"}});
+            if init {
+                pod["spec"]["initContainers"] =
+                    json!([{"name": "setup", "image": "busybox:1.36", "securityContext": setup}]);
+            }
+            pod
         };
         let pods =
             json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [pod("parser-a"), pod("parser-b")]});
@@ -828,7 +877,7 @@ async fn the_seccomp_checks_accept_every_valid_shape_and_name_the_container_that
             let expected = if failing.contains(&check.id.as_str()) { Outcome::Fail } else { Outcome::Pass };
             assert_eq!(verdict.outcome, expected, "{what}: {} observed {}", check.id, verdict.observed);
             if expected == Outcome::Fail && check.id != "seccomp-runtime-default" {
-                assert!(verdict.observed.contains("log-shipper"), "{what}: names the container: {}", verdict.observed);
+                assert!(verdict.observed.contains(culprit), "{what}: names the container: {}", verdict.observed);
             }
         }
     }
