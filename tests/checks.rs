@@ -105,9 +105,17 @@ impl Backend for Fixture {
                 }
                 let method = request.method().to_string();
                 let uri = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                let headers = request.headers().clone();
+                let impersonated: Vec<String> = ["Impersonate-User", "Impersonate-Group"]
+                    .iter()
+                    .flat_map(|h| headers.get_all(*h).iter().map(move |v| format!("{h}={}", v.to_str().unwrap_or(""))))
+                    .collect();
                 let bytes = request.into_body().collect().await.unwrap().to_bytes();
                 let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                requests.lock().unwrap().push(format!("{method} {uri} {body}"));
+                requests
+                    .lock()
+                    .unwrap()
+                    .push(format!("{method} {uri} {body} {}", impersonated.join(" ")).trim_end().to_string());
                 let (code, answer) = api(&method, &uri, &body);
                 let response = http::Response::builder()
                     .status(code)
@@ -460,6 +468,105 @@ async fn can_i_asks_a_subject_access_review_with_the_service_account_groups() {
         .unwrap();
     for group in ["system:serviceaccounts", "system:serviceaccounts:team", "system:authenticated"] {
         assert!(review.contains(&format!("\"{group}\"")), "the review carries {group}: {review}");
+    }
+}
+
+/// `effective-rules` reads what the subject may do from a SelfSubjectRulesReview made as the
+/// subject, and fails on anything beyond the allowed rules: the shipped rbac-least-privilege
+/// check against a Role that is right, and against the near misses.
+#[tokio::test]
+async fn effective_rules_allow_exactly_the_task_and_nothing_else() {
+    use std::collections::BTreeMap;
+    let catalog = ckslab::scenario::Catalog::embedded().unwrap();
+    let rendered = catalog.get("rbac-least-privilege").unwrap().render(&BTreeMap::new()).unwrap();
+    let check = rendered.scenario.checks.iter().find(|c| c.id == "nothing-else").unwrap().clone();
+    let basic = json!([
+        {"verbs": ["create"], "apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]},
+        {"verbs": ["create"], "apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"]}
+    ]);
+    let configmaps = json!({"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["configmaps"]});
+    let view = json!([
+        {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["configmaps", "endpoints", "pods", "services"]},
+        {"verbs": ["get", "list", "watch"], "apiGroups": ["apps"], "resources": ["deployments"]}
+    ]);
+    // (name, rules in payments, rules elsewhere, expected, observed contains)
+    let cases: Vec<(&str, Value, Value, Outcome, &str)> = vec![
+        ("a Role for configmaps", json!([configmaps.clone()]), json!([]), Outcome::Pass, "nothing more in payments"),
+        (
+            "split over two rules",
+            json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"]}, {"verbs": ["list", "watch"], "apiGroups": [""], "resources": ["configmaps"]}]),
+            json!([]),
+            Outcome::Pass,
+            "",
+        ),
+        (
+            "narrowed by name",
+            json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["report"]}]),
+            json!([]),
+            Outcome::Pass,
+            "",
+        ),
+        (
+            "the view ClusterRole",
+            view,
+            json!([]),
+            Outcome::Fail,
+            "may also get, list, watch endpoints; get, list, watch pods",
+        ),
+        (
+            "every verb",
+            json!([{"verbs": ["*"], "apiGroups": [""], "resources": ["configmaps"]}]),
+            json!([]),
+            Outcome::Fail,
+            "may also * configmaps in payments",
+        ),
+        (
+            "secrets too",
+            json!([configmaps.clone(), {"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"]}]),
+            json!([]),
+            Outcome::Fail,
+            "get secrets",
+        ),
+        (
+            "granted cluster-wide",
+            json!([configmaps.clone()]),
+            json!([configmaps.clone()]),
+            Outcome::Fail,
+            "may also get, list, watch configmaps in default",
+        ),
+        (
+            "cluster-admin",
+            json!([{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]),
+            json!([{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]),
+            Outcome::Fail,
+            "may also * *.*",
+        ),
+    ];
+    for (what, here, elsewhere, outcome, says) in cases {
+        let (here, elsewhere, basic) = (here.clone(), elsewhere.clone(), basic.clone());
+        let fixture = Fixture::new(move |method, path, body| match (method, path.split('?').next().unwrap()) {
+            ("POST", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews") => {
+                let mut rules = basic.as_array().unwrap().clone();
+                let granted = if body["spec"]["namespace"] == "payments" { &here } else { &elsewhere };
+                rules.extend(granted.as_array().unwrap().iter().cloned());
+                (
+                    201,
+                    json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview", "spec": body["spec"],
+                             "status": {"resourceRules": rules, "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": ["/api", "/version"]}], "incomplete": false}}),
+                )
+            }
+            _ => (404, status_body(404, &format!("no fixture for {method} {path}"))),
+        });
+        let verdict = check::run(&check, &fixture).await;
+        assert_outcome(&verdict, outcome, says);
+        let _ = what;
+        let review = fixture.requests().into_iter().next().unwrap();
+        assert!(
+            review.contains("Impersonate-User=system:serviceaccount:payments:report-reader")
+                && review.contains("Impersonate-Group=system:serviceaccounts:payments")
+                && review.contains("Impersonate-Group=system:authenticated"),
+            "{what}: the review is made as the service account: {review}"
+        );
     }
 }
 

@@ -366,6 +366,9 @@ pub enum Probe {
     NodeFile(NodeFileProbe),
     /// A SubjectAccessReview.
     CanI(CanIProbe),
+    /// Everything a subject may do, from a SelfSubjectRulesReview made as that subject: nothing
+    /// beyond the rules listed (and what every authenticated user may do).
+    EffectiveRules(EffectiveRulesProbe),
     /// A server-side dry-run create that admission must deny or allow.
     Admission(AdmissionProbe),
     /// The raw bytes etcd stores for an object.
@@ -394,6 +397,7 @@ impl Probe {
             Probe::KubeletConfig(_) => "kubelet-config",
             Probe::NodeFile(_) => "node-file",
             Probe::CanI(_) => "can-i",
+            Probe::EffectiveRules(_) => "effective-rules",
             Probe::Admission(_) => "admission",
             Probe::EtcdValue(_) => "etcd-value",
             Probe::AuditLog(_) => "audit-log",
@@ -549,6 +553,37 @@ pub struct CanIProbe {
     #[serde(default)]
     pub name: Option<String>,
     pub allowed: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EffectiveRulesProbe {
+    /// A user name, or `system:serviceaccount:<ns>:<name>` (its groups are added).
+    pub user: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The namespace the allowed rules apply in.
+    pub namespace: String,
+    /// What the subject may do there; every verb on every resource the review returns must be
+    /// covered by one of these.
+    pub allow: Vec<AllowedRule>,
+    /// Namespaces where the subject may do nothing (beyond what every user may): cluster-wide
+    /// grants show there.
+    #[serde(default)]
+    pub nothing_in: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AllowedRule {
+    #[serde(default = "core_group")]
+    pub api_groups: Vec<String>,
+    pub resources: Vec<String>,
+    pub verbs: Vec<String>,
+}
+
+fn core_group() -> Vec<String> {
+    vec![String::new()]
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
