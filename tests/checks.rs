@@ -333,6 +333,84 @@ async fn repeated_flags_count_as_the_component_counts_them() {
     assert!(outcomes[3].1.contains("of which the last counts"), "{}", outcomes[3].1);
 }
 
+/// (what, admission.yaml, other files of its folder, outcome)
+type AdmissionFileCase = (&'static str, String, Vec<(&'static str, String)>, Outcome);
+
+/// An AdmissionConfiguration plugin's settings inline or in a file its `path` names (relative
+/// to the configuration's folder, or absolute), in YAML or JSON: the shipped
+/// image-policy-webhook check reads them all, and a file with defaultAllow true still fails.
+#[tokio::test]
+async fn admission_plugin_settings_are_read_inline_or_from_the_file_they_name() {
+    use std::collections::BTreeMap;
+    let catalog = ckslab::scenario::Catalog::embedded().unwrap();
+    let rendered = catalog.get("image-policy-webhook").unwrap().render(&BTreeMap::new()).unwrap();
+    let check = rendered.scenario.checks.iter().find(|c| c.id == "deny-when-unreachable").unwrap().clone();
+    let dir = "/etc/kubernetes/policywebhook";
+    let manifest = apiserver_manifest(&[
+        "--admission-control-config-file=/etc/kubernetes/policywebhook/admission.yaml",
+    ])
+    .replace(
+        "    volumeMounts:\n",
+        "    volumeMounts:\n    - {mountPath: /etc/kubernetes/policywebhook, name: policywebhook, readOnly: true}\n",
+    )
+    .replace(
+        "  volumes:\n",
+        "  volumes:\n  - {name: policywebhook, hostPath: {path: /etc/kubernetes/policywebhook}}\n",
+    );
+    let settings_yaml = |allow: bool| {
+        format!(
+            "imagePolicy:\n  kubeConfigFile: {dir}/kubeconf\n  allowTTL: 50\n  denyTTL: 50\n  retryBackoff: 500\n  defaultAllow: {allow}\n"
+        )
+    };
+    let settings_json = |allow: bool| {
+        format!(
+            "{{\"apiVersion\": \"apiserver.config.k8s.io/v1\", \"kind\": \"ImagePolicyWebhookConfiguration\", \"imagePolicy\": {{\"kubeConfigFile\": \"{dir}/kubeconf\", \"defaultAllow\": {allow}}}}}"
+        )
+    };
+    let by_path = |path: &str| {
+        format!(
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: ImagePolicyWebhook\n  path: {path}\n"
+        )
+    };
+    let cases: Vec<AdmissionFileCase> = vec![
+        ("inline YAML", rendered.file("files/admission_config_fixed.yaml").unwrap(), vec![], Outcome::Pass),
+        ("inline, allowing", rendered.file("files/admission_config.yaml").unwrap(), vec![], Outcome::Fail),
+        (
+            "relative YAML file",
+            by_path("imagepolicy.yaml"),
+            vec![("imagepolicy.yaml", settings_yaml(false))],
+            Outcome::Pass,
+        ),
+        (
+            "absolute JSON file",
+            by_path(&format!("{dir}/imagepolicy.json")),
+            vec![("imagepolicy.json", settings_json(false))],
+            Outcome::Pass,
+        ),
+        (
+            "relative file allowing",
+            by_path("imagepolicy.yaml"),
+            vec![("imagepolicy.yaml", settings_yaml(true))],
+            Outcome::Fail,
+        ),
+        ("a file that is not there", by_path("missing.yaml"), vec![], Outcome::Fail),
+    ];
+    for (what, admission, others, outcome) in cases {
+        let mut fixture = Fixture::no_api().file(CP, APISERVER, &manifest, 0o600, 0).file(
+            CP,
+            &format!("{dir}/admission.yaml"),
+            &admission,
+            0o600,
+            0,
+        );
+        for (name, contents) in &others {
+            fixture = fixture.file(CP, &format!("{dir}/{name}"), contents, 0o600, 0);
+        }
+        let verdict = check::run(&check, &fixture).await;
+        assert_eq!(verdict.outcome, outcome, "{what}: {verdict:#?}");
+    }
+}
+
 #[tokio::test]
 async fn kubelet_config_and_node_files_are_parsed_and_stat_ed() {
     let kubelet = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  anonymous: {enabled: true}\nreadOnlyPort: 0\n";

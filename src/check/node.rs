@@ -128,7 +128,10 @@ async fn flag_file_fields(
     };
     match backend.read_file(&backend.control_plane(), Path::new(&host_path)).await {
         Ok(Some(bytes)) => match parse_config(&String::from_utf8_lossy(&bytes)) {
-            Ok(document) => {
+            Ok(mut document) => {
+                if let Err(problem) = follow_plugin_paths(&mut document, &path, manifest, backend).await {
+                    return Finding::fail(format!("{observed}, but {problem}"), expected);
+                }
                 let finding = fields::evaluate_all(&document, &probe.file_fields, &path);
                 Finding { expected, ..finding }
             }
@@ -137,6 +140,42 @@ async fn flag_file_fields(
         Ok(None) => Finding::fail(format!("{observed}, but {host_path} does not exist on the node"), expected),
         Err(e) => Finding::error(format!("reading {host_path}: {e}"), expected),
     }
+}
+
+/// An AdmissionConfiguration plugin may give its settings in a file (`path`, relative to the
+/// admission configuration's folder when relative) instead of inline (`configuration`). The
+/// API server reads that file; so does a probe: its contents become the plugin's
+/// `configuration`, so one field path checks both shapes.
+async fn follow_plugin_paths(
+    document: &mut Value,
+    config_path: &str,
+    manifest: &Manifest,
+    backend: &dyn Backend,
+) -> Result<(), String> {
+    if document["kind"].as_str() != Some("AdmissionConfiguration") {
+        return Ok(());
+    }
+    let folder = Path::new(config_path).parent().unwrap_or(Path::new("/")).to_path_buf();
+    let Some(plugins) = document["plugins"].as_array_mut() else { return Ok(()) };
+    for plugin in plugins {
+        let Some(path) = plugin["path"].as_str().filter(|p| !p.is_empty()).map(String::from) else { continue };
+        let name = plugin["name"].as_str().unwrap_or("a plugin").to_string();
+        let inside =
+            if Path::new(&path).is_absolute() { path.clone() } else { folder.join(&path).display().to_string() };
+        let Some(host_path) = manifest.host_path_for(&inside) else {
+            return Err(format!("{name}'s configuration file {inside} is on no volume mount"));
+        };
+        let bytes = match backend.read_file(&backend.control_plane(), Path::new(&host_path)).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(format!("{name}'s configuration file {host_path} does not exist on the node")),
+            Err(e) => return Err(format!("reading {name}'s configuration file {host_path}: {e}")),
+        };
+        match parse_config(&String::from_utf8_lossy(&bytes)) {
+            Ok(configuration) => plugin["configuration"] = configuration,
+            Err(e) => return Err(format!("{name}'s configuration file {inside} does not parse: {e}")),
+        }
+    }
+    Ok(())
 }
 
 fn presence(is_set: bool, want_set: bool, observed: String, name: &str) -> Finding {
