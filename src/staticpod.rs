@@ -39,6 +39,250 @@ pub struct Flag {
     pub value: Option<String>,
 }
 
+/// How a component's flag parser treats a flag (pflag for the kube components, Go's flag
+/// package with etcd's own value types for etcd).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagKind {
+    /// A boolean: bare means true, `=false` (or 0, f, F, FALSE, False) means false; it never
+    /// takes the next argument as its value.
+    Bool,
+    /// One value; a repeated flag keeps the last.
+    Scalar,
+    /// pflag's string slice: comma-separated items, and a repeated flag adds its items.
+    List,
+    /// A comma-separated list whose repeats replace it (etcd's list flags): the last one counts.
+    LastList,
+    /// pflag's string array: every occurrence adds one item, commas and all.
+    Array,
+    /// `key=value` pairs separated by commas; repeats merge, a later key wins.
+    Map,
+}
+
+/// The value a component ends up with for one flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagValue {
+    pub kind: FlagKind,
+    /// Every occurrence in order (`None` for a bare flag).
+    pub occurrences: Vec<Option<String>>,
+    /// The items of a list, array or map flag (`key=value` for a map), or the one value.
+    pub items: Vec<String>,
+}
+
+impl FlagValue {
+    fn from_occurrences(kind: FlagKind, occurrences: Vec<Option<String>>) -> FlagValue {
+        let text = |o: &Option<String>| o.clone().unwrap_or_else(|| "true".into());
+        let split = |v: &str| -> Vec<String> {
+            if v.is_empty() { Vec::new() } else { v.split(',').map(String::from).collect() }
+        };
+        let items = match kind {
+            FlagKind::Bool | FlagKind::Scalar => vec![text(occurrences.last().expect("one occurrence"))],
+            FlagKind::LastList => split(&text(occurrences.last().expect("one occurrence"))),
+            FlagKind::List => occurrences.iter().flat_map(|o| split(&text(o))).collect(),
+            FlagKind::Array => occurrences.iter().map(text).collect(),
+            FlagKind::Map => {
+                let mut merged: Vec<(String, String)> = Vec::new();
+                for entry in occurrences.iter().flat_map(|o| split(&text(o))) {
+                    let (key, value) = map_entry(&entry);
+                    match merged.iter_mut().find(|(k, _)| *k == key) {
+                        Some(existing) => existing.1 = value,
+                        None => merged.push((key, value)),
+                    }
+                }
+                merged.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+            }
+        };
+        FlagValue { kind, occurrences, items }
+    }
+
+    /// The effective value as one text: the value, or the items joined with commas.
+    pub fn text(&self) -> String {
+        self.items.join(",")
+    }
+
+    /// The effective value equals `want` as the component reads both: booleans as booleans,
+    /// lists item by item, maps entry by entry in any order.
+    pub fn equals(&self, want: &str) -> bool {
+        match self.kind {
+            FlagKind::Bool => same_scalar(&self.text(), want),
+            FlagKind::Scalar => self.text() == want,
+            FlagKind::List | FlagKind::LastList => {
+                let wanted: Vec<&str> = if want.is_empty() { Vec::new() } else { want.split(',').collect() };
+                self.items.iter().map(String::as_str).eq(wanted)
+            }
+            FlagKind::Array => self.text() == want,
+            FlagKind::Map => {
+                let wanted: Vec<&str> = if want.is_empty() { Vec::new() } else { want.split(',').collect() };
+                wanted.len() == self.items.len() && wanted.iter().all(|w| self.includes(w))
+            }
+        }
+    }
+
+    /// The effective value has this item (a map: this key with this value, `true` when none).
+    pub fn includes(&self, item: &str) -> bool {
+        match self.kind {
+            FlagKind::Map => {
+                let (key, value) = map_entry(item);
+                self.items.iter().any(|entry| {
+                    let (k, v) = map_entry(entry);
+                    k == key && same_scalar(&v, &value)
+                })
+            }
+            FlagKind::Bool => same_scalar(&self.text(), item),
+            _ => self.items.iter().any(|i| i == item),
+        }
+    }
+
+    /// What a file-naming flag names: the value, or every item of a list.
+    pub fn paths(&self) -> Vec<String> {
+        self.items.clone()
+    }
+}
+
+fn map_entry(entry: &str) -> (String, String) {
+    match entry.split_once('=') {
+        Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+        // runtime-config reads a key without a value as true.
+        None => (entry.trim().to_string(), "true".to_string()),
+    }
+}
+
+/// Go's strconv.ParseBool, which pflag and the map flags use.
+fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+fn same_scalar(a: &str, b: &str) -> bool {
+    match (parse_bool(a), parse_bool(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// How `component` declares `flag`, for the flags of these components that are not plain
+/// strings (and the booleans); `None` for any other flag, read as a string that a repeat
+/// replaces, whose value is the next word unless that starts with `-`.
+pub fn flag_kind(component: &str, flag: &str) -> Option<FlagKind> {
+    use FlagKind::*;
+    if component == "etcd" {
+        // Go's flag package: every repeat replaces, list values included.
+        return match flag {
+            "client-cert-auth"
+            | "peer-client-cert-auth"
+            | "auto-tls"
+            | "peer-auto-tls"
+            | "enable-pprof"
+            | "strict-reconfig-check"
+            | "force-new-cluster"
+            | "enable-v2"
+            | "debug"
+            | "log-outputs-stderr"
+            | "experimental-initial-corrupt-check"
+            | "experimental-enable-lease-checkpoint"
+            | "enable-grpc-gateway"
+            | "pre-vote"
+            | "socket-reuse-port"
+            | "socket-reuse-address"
+            | "client-crl-file-check" => Some(Bool),
+            "listen-client-urls"
+            | "advertise-client-urls"
+            | "listen-peer-urls"
+            | "initial-advertise-peer-urls"
+            | "listen-metrics-urls"
+            | "cipher-suites"
+            | "log-outputs"
+            | "cors"
+            | "host-whitelist"
+            | "listen-client-http-urls" => Some(LastList),
+            _ => None,
+        };
+    }
+    let shared = match flag {
+        // component-base: serving, authentication, authorization, logging, features.
+        "tls-cipher-suites"
+        | "authorization-always-allow-paths"
+        | "requestheader-allowed-names"
+        | "requestheader-username-headers"
+        | "requestheader-group-headers"
+        | "requestheader-extra-headers-prefix"
+        | "requestheader-uid-headers"
+        | "disabled-metrics" => Some(List),
+        "tls-sni-cert-key" => Some(Array),
+        "feature-gates" | "allow-metric-labels" => Some(Map),
+        "profiling"
+        | "contention-profiling"
+        | "leader-elect"
+        | "logtostderr"
+        | "alsologtostderr"
+        | "authentication-skip-lookup"
+        | "authentication-tolerate-lookup-failure"
+        | "permit-port-sharing"
+        | "permit-address-sharing"
+        | "add-dir-header"
+        | "one-output"
+        | "skip-headers"
+        | "skip-log-headers"
+        | "log-json-split-stream"
+        | "version" => Some(Bool),
+        _ => None,
+    };
+    if shared.is_some() {
+        return shared;
+    }
+    match component {
+        "kube-apiserver" => match flag {
+            "enable-admission-plugins"
+            | "disable-admission-plugins"
+            | "admission-control"
+            | "authorization-mode"
+            | "etcd-servers"
+            | "etcd-servers-overrides"
+            | "cors-allowed-origins"
+            | "api-audiences"
+            | "kubelet-preferred-address-types"
+            | "oidc-signing-algs"
+            | "watch-cache-sizes"
+            | "strict-transport-security-directives" => Some(List),
+            "service-account-issuer" | "service-account-key-file" => Some(Array),
+            "runtime-config" | "oidc-required-claim" => Some(Map),
+            "anonymous-auth"
+            | "allow-privileged"
+            | "enable-aggregator-routing"
+            | "enable-bootstrap-token-auth"
+            | "enable-priority-and-fairness"
+            | "enable-garbage-collector"
+            | "enable-logs-handler"
+            | "service-account-lookup"
+            | "service-account-extend-token-expiration"
+            | "watch-cache"
+            | "audit-log-compress"
+            | "audit-log-batch-throttle-enable"
+            | "audit-webhook-batch-throttle-enable"
+            | "audit-log-truncate-enabled"
+            | "audit-webhook-truncate-enabled"
+            | "encryption-provider-config-automatic-reload"
+            | "aggregator-reject-forwarding-redirect" => Some(Bool),
+            _ => None,
+        },
+        "kube-controller-manager" => match flag {
+            "controllers" => Some(List),
+            "use-service-account-credentials"
+            | "allocate-node-cidrs"
+            | "configure-cloud-routes"
+            | "enable-dynamic-provisioning"
+            | "enable-garbage-collector"
+            | "enable-hostpath-provisioner"
+            | "enable-taint-manager"
+            | "enable-leader-migration" => Some(Bool),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
     pub volume: String,
@@ -88,29 +332,78 @@ impl Manifest {
         out
     }
 
+    /// Which component this manifest runs: the command's binary, else the container's name.
+    pub fn component(&self) -> String {
+        let container = self.container();
+        let binary = container["command"][0].as_str().or_else(|| container["name"].as_str()).unwrap_or_default();
+        binary.rsplit('/').next().unwrap_or_default().to_string()
+    }
+
+    /// Every flag occurrence, in order, read as the component's flag parser reads its argument
+    /// list: `--name=value` and `--name value` are the same, a boolean flag never takes the next
+    /// argument as its value, a non-boolean flag always does.
     pub fn flags(&self) -> Vec<Flag> {
+        self.parse_arguments().0
+    }
+
+    /// Arguments that are no flag's value: kube components refuse to start with any.
+    pub fn stray_arguments(&self) -> Vec<String> {
+        self.parse_arguments().1
+    }
+
+    fn parse_arguments(&self) -> (Vec<Flag>, Vec<String>) {
+        let component = self.component();
         let args = self.arguments();
         let mut flags = Vec::new();
+        let mut stray = Vec::new();
         let mut index = 0;
         while index < args.len() {
             let item = &args[index];
             index += 1;
-            let Some(body) = item.strip_prefix("--").or_else(|| item.strip_prefix('-')) else { continue };
+            if item == "--" {
+                stray.extend(args[index..].iter().cloned());
+                break;
+            }
+            let Some(body) = item.strip_prefix("--").or_else(|| item.strip_prefix('-')) else {
+                stray.push(item.clone());
+                continue;
+            };
             if let Some((name, value)) = body.split_once('=') {
                 flags.push(Flag { name: name.to_string(), value: Some(value.to_string()) });
-            } else if index < args.len() && !args[index].starts_with('-') {
+                continue;
+            }
+            let takes_value = match flag_kind(&component, body) {
+                Some(FlagKind::Bool) => false,
+                Some(_) => index < args.len(),
+                // Unknown to this table: a following word that is not a flag is its value.
+                None => index < args.len() && !args[index].starts_with('-'),
+            };
+            if takes_value {
                 flags.push(Flag { name: body.to_string(), value: Some(args[index].clone()) });
                 index += 1;
             } else {
                 flags.push(Flag { name: body.to_string(), value: None });
             }
         }
-        flags
+        (flags, stray)
     }
 
-    /// The last value given for a flag (later occurrences win, as with pflag).
+    /// The last occurrence of a flag, as written. For what the component makes of every
+    /// occurrence together (repeated list flags add up), use [`Manifest::flag_value`].
     pub fn flag(&self, name: &str) -> Option<Flag> {
         self.flags().into_iter().rfind(|f| f.name == name)
+    }
+
+    /// The value the component ends up with for a flag, from all its occurrences, with the
+    /// flag's type as the component declares it (see [`flag_kind`]).
+    pub fn flag_value(&self, name: &str) -> Option<FlagValue> {
+        let occurrences: Vec<Option<String>> =
+            self.flags().into_iter().filter(|f| f.name == name).map(|f| f.value).collect();
+        if occurrences.is_empty() {
+            return None;
+        }
+        let kind = flag_kind(&self.component(), name).unwrap_or(FlagKind::Scalar);
+        Some(FlagValue::from_occurrences(kind, occurrences))
     }
 
     pub fn mounts(&self) -> Vec<Mount> {
@@ -285,6 +578,136 @@ spec:
         assert_eq!(m.flag("enable-admission-plugins").unwrap().value.as_deref(), Some("NodeRestriction"));
         assert_eq!(m.flag("profiling").unwrap().value, None);
         assert!(m.flag("audit-log-path").is_none());
+    }
+
+    /// A manifest whose argv is `items`, the first `in_command` of them in `command` (after the
+    /// binary) and the rest in `args`.
+    fn manifest_with(binary: &str, items: &[String], in_command: usize) -> Manifest {
+        let command: Vec<Value> =
+            std::iter::once(json!(binary)).chain(items[..in_command].iter().map(|i| json!(i))).collect();
+        let args: Vec<Value> = items[in_command..].iter().map(|i| json!(i)).collect();
+        let mut container = json!({"name": binary, "command": command});
+        if !args.is_empty() {
+            container["args"] = json!(args);
+        }
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": binary}, "spec": {"containers": [container]}});
+        Manifest::parse("m.yaml", &pod.to_string()).unwrap()
+    }
+
+    /// Every way to write these flag occurrences: each as `--name=value` or `--name value`, and
+    /// the argv split anywhere between `command` and `args`.
+    fn spellings(occurrences: &[(&str, Option<&str>)]) -> Vec<(Vec<String>, usize)> {
+        let mut out = Vec::new();
+        for mask in 0..(1u32 << occurrences.len()) {
+            let mut items = Vec::new();
+            for (index, (name, value)) in occurrences.iter().enumerate() {
+                match value {
+                    None => items.push(format!("--{name}")),
+                    Some(v) if mask & (1 << index) != 0 && !v.is_empty() => {
+                        items.push(format!("--{name}"));
+                        items.push(v.to_string());
+                    }
+                    Some(v) => items.push(format!("--{name}={v}")),
+                }
+            }
+            for split in 0..=items.len() {
+                // A value stays with its flag: never split between them.
+                if split > 0 && split < items.len() && !items[split].starts_with('-') {
+                    continue;
+                }
+                out.push((items.clone(), split));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn repeated_list_flags_add_up_in_every_spelling() {
+        let occurrences = [
+            ("enable-admission-plugins", Some("NodeRestriction")),
+            ("profiling", None),
+            ("authorization-mode", Some("Node")),
+            ("enable-admission-plugins", Some("ImagePolicyWebhook,PodSecurity")),
+            ("audit-log-path", Some("/var/log/a.log")),
+            ("authorization-mode", Some("RBAC")),
+            ("audit-log-path", Some("/var/log/b.log")),
+            ("runtime-config", Some("api/beta=true,batch/v1=false")),
+            ("runtime-config", Some("batch/v1")),
+        ];
+        let cases = spellings(&occurrences);
+        assert!(cases.len() > 100, "{} spellings", cases.len());
+        for (items, split) in cases {
+            let m = manifest_with("kube-apiserver", &items, split);
+            let shown = format!("{items:?} split at {split}");
+            let plugins = m.flag_value("enable-admission-plugins").unwrap();
+            assert_eq!(plugins.items, ["NodeRestriction", "ImagePolicyWebhook", "PodSecurity"], "{shown}");
+            assert!(plugins.includes("ImagePolicyWebhook") && plugins.includes("NodeRestriction"), "{shown}");
+            assert!(!plugins.includes("AlwaysAdmit"), "{shown}");
+            let modes = m.flag_value("authorization-mode").unwrap();
+            assert!(modes.equals("Node,RBAC") && !modes.equals("RBAC") && !modes.equals("RBAC,Node"), "{shown}");
+            // A scalar keeps its last value.
+            assert!(m.flag_value("audit-log-path").unwrap().equals("/var/log/b.log"), "{shown}");
+            assert_eq!(m.flag("audit-log-path").unwrap().value.as_deref(), Some("/var/log/b.log"), "{shown}");
+            // A bare boolean is true, and never swallows the next flag.
+            let profiling = m.flag_value("profiling").unwrap();
+            assert!(profiling.equals("true") && !profiling.equals("false"), "{shown}");
+            // A map merges; a later key wins; a key alone means true.
+            let runtime = m.flag_value("runtime-config").unwrap();
+            assert!(runtime.includes("batch/v1=true") && runtime.includes("batch/v1"), "{shown}");
+            assert!(runtime.includes("api/beta=true") && !runtime.includes("batch/v1=false"), "{shown}");
+            assert!(m.stray_arguments().is_empty(), "{shown}: {:?}", m.stray_arguments());
+        }
+    }
+
+    #[test]
+    fn flag_types_follow_each_component() {
+        let items = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // A boolean does not take the next word: `--anonymous-auth false` is true plus a stray word.
+        let m = manifest_with("kube-apiserver", &items(&["--anonymous-auth", "false", "--profiling=0"]), 1);
+        assert!(m.flag_value("anonymous-auth").unwrap().equals("true"));
+        assert_eq!(m.stray_arguments(), ["false"]);
+        assert!(m.flag_value("profiling").unwrap().equals("false"), "0 is false to ParseBool");
+        // A non-boolean takes the next word even when it starts with a dash.
+        let m = manifest_with(
+            "kube-apiserver",
+            &items(&["--service-account-issuer", "-x", "--service-account-issuer=https://b"]),
+            3,
+        );
+        assert_eq!(m.flag_value("service-account-issuer").unwrap().items, ["-x", "https://b"]);
+        // String arrays add whole values, commas and all.
+        let m = manifest_with(
+            "kube-apiserver",
+            &items(&["--service-account-key-file=/a,/b", "--service-account-key-file=/c"]),
+            2,
+        );
+        assert_eq!(m.flag_value("service-account-key-file").unwrap().paths(), ["/a,/b", "/c"]);
+        // The controller manager's controllers add up; etcd's lists are replaced by a repeat.
+        let m = manifest_with(
+            "kube-controller-manager",
+            &items(&["--controllers=*,bootstrapsigner", "--controllers", "tokencleaner"]),
+            3,
+        );
+        assert!(m.flag_value("controllers").unwrap().equals("*,bootstrapsigner,tokencleaner"));
+        let m = manifest_with(
+            "etcd",
+            &items(&["--cipher-suites=A,B", "--cipher-suites=C", "--client-cert-auth", "--data-dir", "/var/lib/etcd"]),
+            5,
+        );
+        let suites = m.flag_value("cipher-suites").unwrap();
+        assert!(suites.includes("C") && !suites.includes("A"));
+        assert!(m.flag_value("client-cert-auth").unwrap().equals("true"));
+        assert!(m.flag_value("data-dir").unwrap().equals("/var/lib/etcd"));
+        // Shared flags: tls-cipher-suites add up in every kube component.
+        let m = manifest_with("kube-scheduler", &items(&["--tls-cipher-suites=A", "--tls-cipher-suites=B"]), 0);
+        assert!(m.flag_value("tls-cipher-suites").unwrap().equals("A,B"));
+        // Feature gates merge and compare as booleans.
+        let m =
+            manifest_with("kube-apiserver", &items(&["--feature-gates=A=true,B=false", "--feature-gates=B=True"]), 1);
+        let gates = m.flag_value("feature-gates").unwrap();
+        assert!(gates.includes("B=true") && gates.includes("A=1") && gates.equals("B=true,A=true"));
+        // An empty list value enables nothing.
+        let m = manifest_with("kube-apiserver", &items(&["--enable-admission-plugins="]), 1);
+        assert!(m.flag_value("enable-admission-plugins").unwrap().items.is_empty());
     }
 
     #[test]

@@ -111,9 +111,17 @@ impl Backend for Fixture {
                 }
                 let method = request.method().to_string();
                 let uri = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                let headers = request.headers().clone();
+                let impersonated: Vec<String> = ["Impersonate-User", "Impersonate-Group"]
+                    .iter()
+                    .flat_map(|h| headers.get_all(*h).iter().map(move |v| format!("{h}={}", v.to_str().unwrap_or(""))))
+                    .collect();
                 let bytes = request.into_body().collect().await.unwrap().to_bytes();
                 let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                requests.lock().unwrap().push(format!("{method} {uri} {body}"));
+                requests
+                    .lock()
+                    .unwrap()
+                    .push(format!("{method} {uri} {body} {}", impersonated.join(" ")).trim_end().to_string());
                 let (code, answer) = api(&method, &uri, &body);
                 let response = http::Response::builder()
                     .status(code)
@@ -271,6 +279,144 @@ async fn component_flags_are_read_from_the_manifest_as_data() {
     assert_outcome(&missing, Outcome::Fail, "does not exist on ckslab-control-plane");
 }
 
+/// A flag given more than once counts as the component counts it: list flags add up, a scalar
+/// keeps its last value, in either spelling.
+#[tokio::test]
+async fn repeated_flags_count_as_the_component_counts_them() {
+    let admission = "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins: []\n";
+    let grade = |extra: &'static [&'static str]| async move {
+        let fixture = Fixture::no_api().file(CP, APISERVER, &apiserver_manifest(extra), 0o600, 0).file(
+            CP,
+            "/etc/kubernetes/enc/admission.yaml",
+            admission,
+            0o600,
+            0,
+        );
+        let check =
+            |probe: &str| format!("{{id: a, description: d, component-flag: {{component: kube-apiserver, {probe}}}}}");
+        let mut outcomes = Vec::new();
+        for probe in [
+            "flag: enable-admission-plugins, includes: ImagePolicyWebhook",
+            "flag: enable-admission-plugins, includes: NodeRestriction",
+            "flag: enable-admission-plugins, equals: 'NodeRestriction,ImagePolicyWebhook'",
+            "flag: admission-control-config-file, file-mounted: true",
+        ] {
+            let verdict = fixture.grade(&check(probe)).await;
+            outcomes.push((verdict.outcome, verdict.observed));
+        }
+        outcomes
+    };
+    // The second plugin in a second flag (two-item spelling), the config file named twice: the
+    // last (mounted) one counts.
+    let outcomes = grade(&[
+        "--admission-control-config-file=/etc/unmounted/admission.yaml",
+        "--enable-admission-plugins",
+        "ImagePolicyWebhook",
+        "--admission-control-config-file",
+        "/etc/kubernetes/enc/admission.yaml",
+    ])
+    .await;
+    for (outcome, observed) in &outcomes {
+        assert_eq!(*outcome, Outcome::Pass, "{observed}");
+    }
+    assert!(
+        outcomes[0].1.contains(
+            "--enable-admission-plugins=NodeRestriction and --enable-admission-plugins=ImagePolicyWebhook, which add up to --enable-admission-plugins=NodeRestriction,ImagePolicyWebhook"
+        ),
+        "{}",
+        outcomes[0].1
+    );
+    // The other way round: the unmounted file is the last word.
+    let outcomes = grade(&[
+        "--admission-control-config-file=/etc/kubernetes/enc/admission.yaml",
+        "--admission-control-config-file=/etc/unmounted/admission.yaml",
+    ])
+    .await;
+    assert_eq!(outcomes[0].0, Outcome::Fail, "{}", outcomes[0].1);
+    assert_eq!(outcomes[1].0, Outcome::Pass);
+    assert_eq!(outcomes[2].0, Outcome::Fail);
+    assert_eq!(outcomes[3].0, Outcome::Fail, "{}", outcomes[3].1);
+    assert!(outcomes[3].1.contains("of which the last counts"), "{}", outcomes[3].1);
+}
+
+/// (what, admission.yaml, other files of its folder, outcome)
+type AdmissionFileCase = (&'static str, String, Vec<(&'static str, String)>, Outcome);
+
+/// An AdmissionConfiguration plugin's settings inline or in a file its `path` names (relative
+/// to the configuration's folder, or absolute), in YAML or JSON: the shipped
+/// image-policy-webhook check reads them all, and a file with defaultAllow true still fails.
+#[tokio::test]
+async fn admission_plugin_settings_are_read_inline_or_from_the_file_they_name() {
+    use std::collections::BTreeMap;
+    let catalog = ckslab::scenario::Catalog::embedded().unwrap();
+    let rendered = catalog.get("image-policy-webhook").unwrap().render(&BTreeMap::new()).unwrap();
+    let check = rendered.scenario.checks.iter().find(|c| c.id == "deny-when-unreachable").unwrap().clone();
+    let dir = "/etc/kubernetes/policywebhook";
+    let manifest = apiserver_manifest(&[
+        "--admission-control-config-file=/etc/kubernetes/policywebhook/admission.yaml",
+    ])
+    .replace(
+        "    volumeMounts:\n",
+        "    volumeMounts:\n    - {mountPath: /etc/kubernetes/policywebhook, name: policywebhook, readOnly: true}\n",
+    )
+    .replace(
+        "  volumes:\n",
+        "  volumes:\n  - {name: policywebhook, hostPath: {path: /etc/kubernetes/policywebhook}}\n",
+    );
+    let settings_yaml = |allow: bool| {
+        format!(
+            "imagePolicy:\n  kubeConfigFile: {dir}/kubeconf\n  allowTTL: 50\n  denyTTL: 50\n  retryBackoff: 500\n  defaultAllow: {allow}\n"
+        )
+    };
+    let settings_json = |allow: bool| {
+        format!(
+            "{{\"apiVersion\": \"apiserver.config.k8s.io/v1\", \"kind\": \"ImagePolicyWebhookConfiguration\", \"imagePolicy\": {{\"kubeConfigFile\": \"{dir}/kubeconf\", \"defaultAllow\": {allow}}}}}"
+        )
+    };
+    let by_path = |path: &str| {
+        format!(
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: ImagePolicyWebhook\n  path: {path}\n"
+        )
+    };
+    let cases: Vec<AdmissionFileCase> = vec![
+        ("inline YAML", rendered.file("files/admission_config_fixed.yaml").unwrap(), vec![], Outcome::Pass),
+        ("inline, allowing", rendered.file("files/admission_config.yaml").unwrap(), vec![], Outcome::Fail),
+        (
+            "relative YAML file",
+            by_path("imagepolicy.yaml"),
+            vec![("imagepolicy.yaml", settings_yaml(false))],
+            Outcome::Pass,
+        ),
+        (
+            "absolute JSON file",
+            by_path(&format!("{dir}/imagepolicy.json")),
+            vec![("imagepolicy.json", settings_json(false))],
+            Outcome::Pass,
+        ),
+        (
+            "relative file allowing",
+            by_path("imagepolicy.yaml"),
+            vec![("imagepolicy.yaml", settings_yaml(true))],
+            Outcome::Fail,
+        ),
+        ("a file that is not there", by_path("missing.yaml"), vec![], Outcome::Fail),
+    ];
+    for (what, admission, others, outcome) in cases {
+        let mut fixture = Fixture::no_api().file(CP, APISERVER, &manifest, 0o600, 0).file(
+            CP,
+            &format!("{dir}/admission.yaml"),
+            &admission,
+            0o600,
+            0,
+        );
+        for (name, contents) in &others {
+            fixture = fixture.file(CP, &format!("{dir}/{name}"), contents, 0o600, 0);
+        }
+        let verdict = check::run(&check, &fixture).await;
+        assert_eq!(verdict.outcome, outcome, "{what}: {verdict:#?}");
+    }
+}
+
 #[tokio::test]
 async fn kubelet_config_and_node_files_are_parsed_and_stat_ed() {
     let kubelet = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  anonymous: {enabled: true}\nreadOnlyPort: 0\n";
@@ -409,6 +555,105 @@ async fn can_i_asks_a_subject_access_review_with_the_service_account_groups() {
     }
 }
 
+/// `effective-rules` reads what the subject may do from a SelfSubjectRulesReview made as the
+/// subject, and fails on anything beyond the allowed rules: the shipped rbac-least-privilege
+/// check against a Role that is right, and against the near misses.
+#[tokio::test]
+async fn effective_rules_allow_exactly_the_task_and_nothing_else() {
+    use std::collections::BTreeMap;
+    let catalog = ckslab::scenario::Catalog::embedded().unwrap();
+    let rendered = catalog.get("rbac-least-privilege").unwrap().render(&BTreeMap::new()).unwrap();
+    let check = rendered.scenario.checks.iter().find(|c| c.id == "nothing-else").unwrap().clone();
+    let basic = json!([
+        {"verbs": ["create"], "apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]},
+        {"verbs": ["create"], "apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"]}
+    ]);
+    let configmaps = json!({"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["configmaps"]});
+    let view = json!([
+        {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["configmaps", "endpoints", "pods", "services"]},
+        {"verbs": ["get", "list", "watch"], "apiGroups": ["apps"], "resources": ["deployments"]}
+    ]);
+    // (name, rules in payments, rules elsewhere, expected, observed contains)
+    let cases: Vec<(&str, Value, Value, Outcome, &str)> = vec![
+        ("a Role for configmaps", json!([configmaps.clone()]), json!([]), Outcome::Pass, "nothing more in payments"),
+        (
+            "split over two rules",
+            json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"]}, {"verbs": ["list", "watch"], "apiGroups": [""], "resources": ["configmaps"]}]),
+            json!([]),
+            Outcome::Pass,
+            "",
+        ),
+        (
+            "narrowed by name",
+            json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["report"]}]),
+            json!([]),
+            Outcome::Pass,
+            "",
+        ),
+        (
+            "the view ClusterRole",
+            view,
+            json!([]),
+            Outcome::Fail,
+            "may also get, list, watch endpoints; get, list, watch pods",
+        ),
+        (
+            "every verb",
+            json!([{"verbs": ["*"], "apiGroups": [""], "resources": ["configmaps"]}]),
+            json!([]),
+            Outcome::Fail,
+            "may also * configmaps in payments",
+        ),
+        (
+            "secrets too",
+            json!([configmaps.clone(), {"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"]}]),
+            json!([]),
+            Outcome::Fail,
+            "get secrets",
+        ),
+        (
+            "granted cluster-wide",
+            json!([configmaps.clone()]),
+            json!([configmaps.clone()]),
+            Outcome::Fail,
+            "may also get, list, watch configmaps in default",
+        ),
+        (
+            "cluster-admin",
+            json!([{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]),
+            json!([{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]),
+            Outcome::Fail,
+            "may also * *.*",
+        ),
+    ];
+    for (what, here, elsewhere, outcome, says) in cases {
+        let (here, elsewhere, basic) = (here.clone(), elsewhere.clone(), basic.clone());
+        let fixture = Fixture::new(move |method, path, body| match (method, path.split('?').next().unwrap()) {
+            ("POST", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews") => {
+                let mut rules = basic.as_array().unwrap().clone();
+                let granted = if body["spec"]["namespace"] == "payments" { &here } else { &elsewhere };
+                rules.extend(granted.as_array().unwrap().iter().cloned());
+                (
+                    201,
+                    json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview", "spec": body["spec"],
+                             "status": {"resourceRules": rules, "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": ["/api", "/version"]}], "incomplete": false}}),
+                )
+            }
+            _ => (404, status_body(404, &format!("no fixture for {method} {path}"))),
+        });
+        let verdict = check::run(&check, &fixture).await;
+        assert_outcome(&verdict, outcome, says);
+        let _ = what;
+        let review = fixture.requests().into_iter().next().unwrap();
+        assert!(
+            review.contains("Impersonate-User=system:serviceaccount:payments:report-reader")
+                && review.contains("Impersonate-Group=system:serviceaccounts:payments")
+                && review.contains("Impersonate-Group=system:authenticated"),
+            "{what}: the review is made as the service account: {review}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn admission_is_probed_with_a_server_side_dry_run() {
     let fixture = Fixture::new(cluster_api);
@@ -439,33 +684,54 @@ async fn admission_is_probed_with_a_server_side_dry_run() {
     assert!(creates.iter().all(|r| r.contains("dryRun=All")), "never a real create: {creates:?}");
 }
 
+/// A fake API for NetworkPolicy probes: namespaces (shop labelled as `shop_labels`), the policies
+/// of payments, and pods: api (port http 8080) and db (port postgres 5432) in payments, web in shop.
+fn netpol_api(policies: Vec<Value>, shop_labels: Value) -> impl Fn(&str, &str, &Value) -> (u16, Value) + Send + Sync {
+    let pod = |ns: &str, name: &str, app: &str, ports: Value| {
+        json!({"metadata": {"name": name, "namespace": ns, "labels": {"app": app, "pod-template-hash": "5d4f"}},
+               "spec": {"containers": [{"name": app, "image": "nginx", "ports": ports}]}})
+    };
+    let payments_pods = json!([
+        pod("payments", "api-1", "api", json!([{"name": "http", "containerPort": 8080}])),
+        pod("payments", "api-2", "api", json!([{"name": "http", "containerPort": 8080}])),
+        pod("payments", "db-1", "db", json!([{"name": "postgres", "containerPort": 5432, "protocol": "TCP"}])),
+    ]);
+    let shop_pods = json!([pod("shop", "web-1", "web", json!([]))]);
+    move |method, path, _| {
+        let list = |kind: &str, items: Value| json!({"apiVersion": "v1", "kind": kind, "metadata": {}, "items": items});
+        match (method, path.split('?').next().unwrap()) {
+            ("GET", "/api/v1/namespaces") => (
+                200,
+                list(
+                    "NamespaceList",
+                    json!([
+                        {"metadata": {"name": "shop", "labels": shop_labels}},
+                        {"metadata": {"name": "payments"}},
+                        {"metadata": {"name": "kube-system"}}
+                    ]),
+                ),
+            ),
+            ("GET", "/apis/networking.k8s.io/v1/namespaces/payments/networkpolicies") => {
+                (200, list("NetworkPolicyList", json!(policies)))
+            }
+            // (the API lists nothing, not an error, for a namespace that does not exist)
+            ("GET", p) if p.ends_with("/networkpolicies") => (200, list("NetworkPolicyList", json!([]))),
+            ("GET", "/api/v1/namespaces/payments/pods") => (200, list("PodList", payments_pods.clone())),
+            ("GET", "/api/v1/namespaces/shop/pods") => (200, list("PodList", shop_pods.clone())),
+            ("GET", p) if p.ends_with("/pods") => (200, list("PodList", json!([]))),
+            _ => (404, status_body(404, &format!("no fixture for {method} {path}"))),
+        }
+    }
+}
+
 #[tokio::test]
 async fn network_access_is_decided_from_the_policies_and_namespace_labels() {
-    let fixture = Fixture::new(|method, path, _| match (method, path.split('?').next().unwrap()) {
-        ("GET", "/api/v1/namespaces") => (
-            200,
-            json!({"apiVersion": "v1", "kind": "NamespaceList", "metadata": {}, "items": [
-                {"metadata": {"name": "shop", "labels": {"tier": "frontend"}}},
-                {"metadata": {"name": "payments"}}
-            ]}),
-        ),
-        ("GET", "/apis/networking.k8s.io/v1/namespaces/payments/networkpolicies") => (
-            200,
-            json!({
-            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicyList", "metadata": {}, "items": [{
-                "metadata": {"name": "api", "namespace": "payments"},
-                "spec": {"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress"],
-                         "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"tier": "frontend"}}}], "ports": [{"port": 8080}]}]}
-            }]}),
-        ),
-        // (the API lists nothing, not an error, for a namespace that does not exist)
-        ("GET", p) if p.ends_with("/networkpolicies") => (
-            200,
-            json!({
-            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicyList", "metadata": {}, "items": []}),
-        ),
-        _ => (404, status_body(404, &format!("no fixture for {method} {path}"))),
+    let api_policy = json!({
+        "metadata": {"name": "api", "namespace": "payments"},
+        "spec": {"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress"],
+                 "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"tier": "frontend"}}}], "ports": [{"port": 8080}]}]}
     });
+    let fixture = Fixture::new(netpol_api(vec![api_policy], json!({"tier": "frontend"})));
     let probe = |from: &str, port: &str, allowed: bool| {
         format!(
             "{{id: a, description: d, network-access: {{from: {from}, to: {{namespace: payments, labels: {{app: api}}}}, port: '{port}', allowed: {allowed}}}}}"
@@ -483,7 +749,143 @@ async fn network_access_is_decided_from_the_policies_and_namespace_labels() {
     // A namespace that does not exist yet has no labels but its name.
     let elsewhere = "{namespace: default, labels: {app: web}}";
     assert_eq!(fixture.grade(&probe(elsewhere, "8080", false)).await.outcome, Outcome::Pass);
-    assert_outcome(&fixture.grade(&probe(shop, "http", true)).await, Outcome::Error, "is not a number");
+    // The probe may name the port: the destination pods' container ports resolve it.
+    assert_outcome(&fixture.grade(&probe(shop, "http", true)).await, Outcome::Pass, "on TCP/8080");
+    assert_outcome(
+        &fixture.grade(&probe(shop, "postgres", true)).await,
+        Outcome::Error,
+        "no pod payments/{app=api} declares a TCP container port named \"postgres\"",
+    );
+}
+
+/// A policy's named port resolves against the destination pods' containerPorts, whether the
+/// probe says the number or the name; a name the destination does not declare allows nothing.
+#[tokio::test]
+async fn named_policy_ports_resolve_on_the_destination_pods() {
+    let policy = |port: Value| {
+        json!({"metadata": {"name": "api", "namespace": "payments"},
+               "spec": {"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress"],
+                        "ingress": [{"from": [{"namespaceSelector": {}}], "ports": [{"port": port}]}]}})
+    };
+    let probe = |port: &str, allowed: bool| {
+        format!(
+            "{{id: a, description: d, network-access: {{from: {{namespace: shop, labels: {{app: web}}}}, to: {{namespace: payments, labels: {{app: api}}}}, port: '{port}', allowed: {allowed}}}}}"
+        )
+    };
+    for (policy_port, probe_port, allowed) in [
+        (json!("http"), "8080", true),
+        (json!("http"), "http", true),
+        (json!(8080), "http", true),
+        (json!("http"), "8081", false),
+        // db's port name, not api's: it does not resolve on api.
+        (json!("postgres"), "8080", false),
+        (json!("postgres"), "http", false),
+        (json!("postgres"), "5432", false),
+    ] {
+        let fixture = Fixture::new(netpol_api(vec![policy(policy_port.clone())], json!({})));
+        let verdict = fixture.grade(&probe(probe_port, allowed)).await;
+        assert_eq!(verdict.outcome, Outcome::Pass, "policy port {policy_port}, probe port {probe_port}: {verdict:#?}");
+    }
+}
+
+/// The network-policy-lockdown scenario's policy sets as files, with what each must fail.
+fn lockdown_policies(rendered: &ckslab::scenario::Rendered, files: &[&str]) -> Vec<Value> {
+    let mut policies: Vec<Value> = Vec::new();
+    for file in files {
+        let text = rendered.file(&format!("manifests/{file}")).unwrap();
+        for document in text.split("\n---") {
+            let policy: Value = serde_saphyr::from_str(document).unwrap();
+            if policy.is_null() {
+                continue;
+            }
+            // A later apply of the same name replaces the earlier one.
+            policies.retain(|p| p["metadata"]["name"] != policy["metadata"]["name"]);
+            policies.push(policy);
+        }
+    }
+    policies
+}
+
+/// Every check of the shipped network-policy-lockdown scenario, against each solution's and
+/// wrong attempt's policies: solutions pass every check, wrong attempts fail exactly what they name.
+#[tokio::test]
+async fn the_lockdown_checks_pass_every_solution_and_fail_each_near_miss() {
+    use std::collections::BTreeMap;
+    let catalog = ckslab::scenario::Catalog::embedded().unwrap();
+    let rendered = catalog.get("network-policy-lockdown").unwrap().render(&BTreeMap::new()).unwrap();
+    let cases: Vec<(&str, Vec<&str>, Value, Vec<&str>)> = vec![
+        ("default-deny-plus-flows", vec!["default-deny.yaml", "allow-flows.yaml", "allow-dns.yaml"], json!({}), vec![]),
+        ("per-app-policies", vec!["per-app.yaml"], json!({"tier": "frontend"}), vec![]),
+        (
+            "allow-all-left-behind",
+            vec!["allow-all.yaml", "default-deny.yaml", "allow-flows.yaml", "allow-dns.yaml"],
+            json!({}),
+            vec![
+                "other-shop-pods-denied",
+                "other-namespaces-denied",
+                "db-only-from-api",
+                "ingress-denied-by-default",
+                "only-these-flows",
+            ],
+        ),
+        (
+            "ingress-only-default-deny",
+            vec!["default-deny-ingress-only.yaml", "allow-flows.yaml"],
+            json!({}),
+            // (and api-egress-to-db selects api for egress with no DNS rule)
+            vec!["egress-denied-by-default", "dns-allowed", "only-these-flows"],
+        ),
+        (
+            "web-from-any-namespace",
+            vec!["default-deny.yaml", "allow-flows.yaml", "web-from-any-namespace.yaml", "allow-dns.yaml"],
+            json!({}),
+            vec!["other-namespaces-denied", "only-these-flows"],
+        ),
+        (
+            "dns-forgotten",
+            vec!["default-deny.yaml", "allow-flows.yaml"],
+            json!({}),
+            vec!["dns-allowed", "only-these-flows"],
+        ),
+        (
+            "api-every-port",
+            vec!["default-deny.yaml", "allow-flows.yaml", "web-to-api-every-port.yaml", "allow-dns.yaml"],
+            json!({}),
+            vec!["only-these-flows"],
+        ),
+        (
+            "dns-to-anywhere",
+            vec!["default-deny.yaml", "allow-flows.yaml", "allow-dns-anywhere.yaml"],
+            json!({}),
+            vec!["only-these-flows"],
+        ),
+    ];
+    for (what, files, shop_labels, failing) in cases {
+        let fixture = Fixture::new(netpol_api(lockdown_policies(&rendered, &files), shop_labels));
+        for check in &rendered.scenario.checks {
+            let verdict = check::run(check, &fixture).await;
+            let expected = if failing.contains(&check.id.as_str()) { Outcome::Fail } else { Outcome::Pass };
+            assert_eq!(verdict.outcome, expected, "{what}: {} observed {}", check.id, verdict.observed);
+        }
+        // The scenario's own wrong attempts name the same checks.
+        if let Some(attempt) = rendered.scenario.wrong_attempts.iter().find(|w| w.name == what) {
+            let named = &attempt.fails;
+            assert!(named.iter().all(|id| failing.contains(&id.as_str())), "{what}: the scenario names {named:?}");
+        }
+    }
+    // What a failure says: the flow that should not be there.
+    let fixture = Fixture::new(netpol_api(
+        lockdown_policies(&rendered, &["default-deny.yaml", "allow-flows.yaml", "allow-dns-anywhere.yaml"]),
+        json!({}),
+    ));
+    let check = rendered.scenario.checks.iter().find(|c| c.id == "only-these-flows").unwrap();
+    let verdict = check::run(check, &fixture).await;
+    assert_outcome(&verdict, Outcome::Fail, "allowed but not asked for: payments/");
+    assert!(
+        verdict.observed.contains("on UDP/53: allowed (egress at payments/{app=api} is allowed by policy allow-dns"),
+        "{}",
+        verdict.observed
+    );
 }
 
 #[tokio::test]
@@ -583,6 +985,47 @@ async fn the_seccomp_checks_accept_every_valid_shape_and_name_the_container_that
             vec!["drop-all-capabilities"],
         ),
         (
+            "one added back",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}),
+            json!({}),
+            vec!["drop-all-capabilities"],
+        ),
+        (
+            "an empty add list",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"], "add": []}}),
+            json!({}),
+            vec![],
+        ),
+        // (cases named "init ..." add an init container `setup` with the sidecar's context)
+        (
+            "init container hardened",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            hardened.clone(),
+            json!({}),
+            vec![],
+        ),
+        (
+            "init container forgotten",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            json!({}),
+            json!({}),
+            vec!["no-privilege-escalation", "drop-all-capabilities"],
+        ),
+        (
+            "init container unconfined",
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            hardened.clone(),
+            with_seccomp("Unconfined"),
+            json!({}),
+            vec!["seccomp-runtime-default"],
+        ),
+        (
             "ALL among others",
             json!({"seccompProfile": {"type": "RuntimeDefault"}}),
             hardened.clone(),
@@ -592,12 +1035,20 @@ async fn the_seccomp_checks_accept_every_valid_shape_and_name_the_container_that
         ),
     ];
     for (what, pod_context, parser, sidecar, annotations, failing) in cases {
+        let init = what.starts_with("init ");
+        let (sidecar, setup, culprit) =
+            if init { (hardened.clone(), sidecar, "setup") } else { (sidecar, json!(null), "log-shipper") };
         let pod = |name: &str| {
-            json!({"metadata": {"name": name, "namespace": "ingest", "labels": {"app": "parser"}, "annotations": annotations},
+            let mut pod = json!({"metadata": {"name": name, "namespace": "ingest", "labels": {"app": "parser"}, "annotations": annotations},
                    "spec": {"securityContext": pod_context, "containers": [
                        {"name": "parser", "image": "busybox:1.36", "securityContext": parser},
                        {"name": "log-shipper", "image": "busybox:1.36", "securityContext": sidecar}]},
-                   "status": {"phase": "Running"}})
+                   "status": {"phase": "Running"}});
+            if init {
+                pod["spec"]["initContainers"] =
+                    json!([{"name": "setup", "image": "busybox:1.36", "securityContext": setup}]);
+            }
+            pod
         };
         let pods =
             json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [pod("parser-a"), pod("parser-b")]});
@@ -617,7 +1068,7 @@ async fn the_seccomp_checks_accept_every_valid_shape_and_name_the_container_that
             let expected = if failing.contains(&check.id.as_str()) { Outcome::Fail } else { Outcome::Pass };
             assert_eq!(verdict.outcome, expected, "{what}: {} observed {}", check.id, verdict.observed);
             if expected == Outcome::Fail && check.id != "seccomp-runtime-default" {
-                assert!(verdict.observed.contains("log-shipper"), "{what}: names the container: {}", verdict.observed);
+                assert!(verdict.observed.contains(culprit), "{what}: names the container: {}", verdict.observed);
             }
         }
     }

@@ -95,7 +95,7 @@ fn junit_output_is_xml_per_check() {
         .args(["grade", "rbac-least-privilege", "--format", "junit"])
         .assert()
         .code(2)
-        .stdout(predicate::str::contains("<testsuite name=\"rbac-least-privilege\" tests=\"6\""))
+        .stdout(predicate::str::contains("<testsuite name=\"rbac-least-privilege\" tests=\"7\""))
         .stdout(predicate::str::contains("<error"));
 }
 

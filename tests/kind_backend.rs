@@ -36,7 +36,7 @@ case "$1 $2" in
     while [ $# -gt 0 ]; do case "$1" in --name) name=$2 ;; --kubeconfig) kc=$2 ;; --config) cfg=$2 ;; esac; shift; done
     grep -q "kind: Cluster" "$cfg" || exit 9
     echo "$name" >> "$FAKE_ROOT/clusters"
-    echo "apiVersion: v1" > "$kc" ;;
+    cp "$FAKE_KUBECONFIG" "$kc" ;;
   "delete cluster")
     shift 2
     while [ $# -gt 0 ]; do case "$1" in --name) name=$2 ;; esac; shift; done
@@ -45,6 +45,30 @@ case "$1 $2" in
 esac
 "#;
 
+/// An API server that says what `up` waits for: healthy, two Ready nodes, kube-system Ready.
+fn fake_api() -> std::net::SocketAddr {
+    use axum::{Json, Router, routing::get};
+    let node = |name: &str| serde_json::json!({"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+    let nodes = serde_json::json!({"kind": "NodeList", "apiVersion": "v1", "metadata": {},
+        "items": [node("ckslab-control-plane"), node("ckslab-worker")]});
+    let pods = serde_json::json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []});
+    let app = Router::new()
+        .route("/readyz", get(|| async { "ok" }))
+        .route("/api/v1/nodes", get(move || async move { Json(nodes) }))
+        .route("/api/v1/namespaces/kube-system/pods", get(move || async move { Json(pods) }));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    addr
+}
+
 struct Fakes {
     dir: tempfile::TempDir,
 }
@@ -52,6 +76,14 @@ struct Fakes {
 impl Fakes {
     fn new() -> Fakes {
         let dir = tempfile::tempdir().unwrap();
+        let api = fake_api();
+        std::fs::write(
+            dir.path().join("kubeconfig"),
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'http://{api}'}}}}]\nusers: [{{name: u, user: {{}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
+            ),
+        )
+        .unwrap();
         for (name, body) in [("docker", FAKE_DOCKER), ("kind", FAKE_KIND)] {
             let path = dir.path().join(name);
             std::fs::write(&path, body).unwrap();
@@ -62,6 +94,7 @@ impl Fakes {
         unsafe {
             std::env::set_var("FAKE_LOG", dir.path().join("log"));
             std::env::set_var("FAKE_ROOT", dir.path().join("root"));
+            std::env::set_var("FAKE_KUBECONFIG", dir.path().join("kubeconfig"));
         }
         std::fs::create_dir_all(dir.path().join("root")).unwrap();
         Fakes { dir }

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{Finding, api_error, client_or_finding, fields};
 use crate::backend::Backend;
-use crate::scenario::{AdmissionProbe, CanIProbe, ObjectProbe, ObjectsProbe};
+use crate::scenario::{AdmissionProbe, AllowedRule, CanIProbe, EffectiveRulesProbe, ObjectProbe, ObjectsProbe};
 
 pub fn gvk(api_version: &str, kind: &str) -> GroupVersionKind {
     match api_version.split_once('/') {
@@ -108,6 +108,137 @@ pub async fn objects(probe: &ObjectsProbe, backend: &dyn Backend) -> Finding {
         }
     }
     Finding::pass(format!("all {} {subject} match", list.items.len()), expected)
+}
+
+/// The groups the API server gives a user: a service account's, and system:authenticated.
+fn groups_of(user: &str, groups: &[String]) -> Vec<String> {
+    let mut groups = groups.to_vec();
+    if let Some(rest) = user.strip_prefix("system:serviceaccount:") {
+        let namespace = rest.split(':').next().unwrap_or_default();
+        groups.push("system:serviceaccounts".into());
+        groups.push(format!("system:serviceaccounts:{namespace}"));
+    }
+    groups.push("system:authenticated".into());
+    groups
+}
+
+/// What every authenticated user may do (system:basic-user), which no task takes away.
+fn granted_to_everyone(group: &str, resource: &str, verb: &str) -> bool {
+    verb == "create"
+        && matches!(
+            (group, resource),
+            ("authorization.k8s.io", "selfsubjectaccessreviews" | "selfsubjectrulesreviews")
+                | ("authentication.k8s.io", "selfsubjectreviews")
+        )
+}
+
+fn covered(allow: &[AllowedRule], group: &str, resource: &str, verb: &str) -> bool {
+    allow.iter().any(|rule| {
+        rule.api_groups.iter().any(|g| g == group)
+            && rule.resources.iter().any(|r| r == resource)
+            && rule.verbs.iter().any(|v| v == verb)
+    })
+}
+
+/// Each (verb, group, resource) a rules review grants beyond `allow`, wildcards kept as `*`.
+pub fn beyond(rules: &Value, allow: &[AllowedRule]) -> Vec<String> {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+    };
+    let mut extra: Vec<(String, Vec<String>)> = Vec::new();
+    for rule in rules.as_array().into_iter().flatten() {
+        let groups = strings(&rule["apiGroups"]);
+        let groups = if groups.is_empty() { vec![String::new()] } else { groups };
+        for group in &groups {
+            for resource in strings(&rule["resources"]) {
+                for verb in strings(&rule["verbs"]) {
+                    if granted_to_everyone(group, &resource, &verb) || covered(allow, group, &resource, &verb) {
+                        continue;
+                    }
+                    let shown = if group.is_empty() { resource.clone() } else { format!("{resource}.{group}") };
+                    let names = strings(&rule["resourceNames"]);
+                    let named = if names.is_empty() { String::new() } else { format!(" ({})", names.join(", ")) };
+                    let what = format!("{shown}{named}");
+                    match extra.iter_mut().find(|(w, _): &&mut (String, Vec<String>)| *w == what) {
+                        Some((_, verbs)) if !verbs.contains(&verb) => verbs.push(verb),
+                        Some(_) => {}
+                        None => extra.push((what, vec![verb])),
+                    }
+                }
+            }
+        }
+    }
+    extra.into_iter().map(|(what, verbs)| format!("{} {what}", verbs.join(", "))).collect()
+}
+
+pub async fn effective_rules(probe: &EffectiveRulesProbe, backend: &dyn Backend) -> Finding {
+    let client = match client_or_finding(backend).await {
+        Ok(c) => c,
+        Err(f) => return f,
+    };
+    let allowed: Vec<String> =
+        probe.allow.iter().map(|r| format!("{} {}", r.verbs.join(","), r.resources.join(","))).collect();
+    let expected = format!(
+        "{} may {} in {}, and nothing else{}",
+        probe.user,
+        allowed.join("; "),
+        probe.namespace,
+        if probe.nothing_in.is_empty() {
+            String::new()
+        } else {
+            format!(" (nothing at all in {})", probe.nothing_in.join(", "))
+        }
+    );
+    let mut observed = Vec::new();
+    let places = std::iter::once((&probe.namespace, probe.allow.as_slice()))
+        .chain(probe.nothing_in.iter().map(|ns| (ns, &[][..])));
+    for (namespace, allow) in places {
+        let review = serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectRulesReview",
+            "spec": {"namespace": namespace},
+        });
+        let url = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews";
+        let request = kube::core::Request::new(url)
+            .create(&PostParams::default(), serde_json::to_vec(&review).unwrap_or_default());
+        let mut request = match request {
+            Ok(r) => r,
+            Err(e) => return Finding::error(format!("building the request: {e}"), expected),
+        };
+        let headers = request.headers_mut();
+        let Ok(user) = http::HeaderValue::from_str(&probe.user) else {
+            return Finding::error(format!("user {:?} is not a valid header value", probe.user), expected);
+        };
+        headers.insert("Impersonate-User", user);
+        for group in groups_of(&probe.user, &probe.groups) {
+            if let Ok(value) = http::HeaderValue::from_str(&group) {
+                headers.append("Impersonate-Group", value);
+            }
+        }
+        let answer = match client.request::<Value>(request).await {
+            Ok(answer) => answer,
+            Err(err) => {
+                return api_error(err, backend, &format!("reviewing the rules of {} in {namespace}", probe.user)).await;
+            }
+        };
+        let status = &answer["status"];
+        if status["incomplete"].as_bool() == Some(true) {
+            return Finding::error(
+                format!(
+                    "the API server could not list every rule of {} in {namespace}: {}",
+                    probe.user,
+                    status["evaluationError"].as_str().unwrap_or("incomplete")
+                ),
+                expected,
+            );
+        }
+        let extra = beyond(&status["resourceRules"], allow);
+        if !extra.is_empty() {
+            return Finding::fail(format!("{} may also {} in {namespace}", probe.user, extra.join("; ")), expected);
+        }
+        observed.push(format!("nothing more in {namespace}"));
+    }
+    Finding::pass(format!("{}: {}", probe.user, observed.join(", ")), expected)
 }
 
 pub async fn can_i(probe: &CanIProbe, backend: &dyn Backend) -> Finding {

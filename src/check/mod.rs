@@ -7,6 +7,7 @@ mod audit;
 mod cert;
 mod etcd;
 pub mod fields;
+pub mod keys;
 mod netpol;
 mod node;
 
@@ -157,6 +158,7 @@ async fn probe_inner(spec: &Probe, backend: &dyn Backend) -> Finding {
         Probe::Object(p) => api::object(p, backend).await,
         Probe::Objects(p) => api::objects(p, backend).await,
         Probe::CanI(p) => api::can_i(p, backend).await,
+        Probe::EffectiveRules(p) => api::effective_rules(p, backend).await,
         Probe::Admission(p) => api::admission(p, backend).await,
         Probe::ComponentFlag(p) => node::component_flag(p, backend).await,
         Probe::KubeletConfig(p) => node::kubelet_config(p, backend).await,

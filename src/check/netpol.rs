@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -14,16 +14,30 @@ use kube::api::{Api, ListParams};
 
 use super::{Finding, api_error, client_or_finding};
 use crate::backend::Backend;
-use crate::scenario::{NetworkAccessProbe, NetworkEndpoint};
+use crate::scenario::{Flow, NetworkAccessProbe, NetworkEndpoint, TemplatedNumber};
 
 pub type Labels = BTreeMap<String, String>;
 
 /// One end of a connection: a pod (its namespace, its labels, its namespace's labels) or an
 /// address outside the cluster.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum End {
-    Pod { namespace: String, labels: Labels, namespace_labels: Labels },
+    Pod {
+        namespace: String,
+        labels: Labels,
+        namespace_labels: Labels,
+        /// The pod's declared container ports, against which a policy's named ports resolve.
+        ports: Vec<ContainerPort>,
+    },
     Ip(IpAddr),
+}
+
+/// A declared container port.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ContainerPort {
+    pub name: Option<String>,
+    pub port: u16,
+    pub protocol: String,
 }
 
 #[derive(Debug, Clone)]
@@ -32,8 +46,6 @@ pub struct Connection {
     pub to: End,
     pub port: u16,
     pub protocol: String,
-    /// The destination container's name for `port`, for policies that name ports.
-    pub port_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,7 +173,7 @@ fn peer_matches(peer: &NetworkPolicyPeer, policy_namespace: &str, end: &End) -> 
             End::Pod { .. } => block.cidr == "0.0.0.0/0" || block.cidr == "::/0",
         };
     }
-    let End::Pod { namespace, labels, namespace_labels } = end else { return false };
+    let End::Pod { namespace, labels, namespace_labels, .. } = end else { return false };
     if peer.pod_selector.is_none() && peer.namespace_selector.is_none() {
         return false;
     }
@@ -182,7 +194,14 @@ fn port_matches(port: &NetworkPolicyPort, c: &Connection) -> bool {
             Some(last) => (*first..=last).contains(&(c.port as i32)),
             None => *first == c.port as i32,
         },
-        Some(IntOrString::String(name)) => c.port_name.as_deref() == Some(name.as_str()),
+        // A named port is the destination pod's container port of that name and protocol; a
+        // destination without one (or an address) is not matched by it.
+        Some(IntOrString::String(name)) => match &c.to {
+            End::Pod { ports, .. } => ports
+                .iter()
+                .any(|p| p.name.as_deref() == Some(name.as_str()) && p.port == c.port && p.protocol == c.protocol),
+            End::Ip(_) => false,
+        },
     }
 }
 
@@ -230,17 +249,62 @@ fn describe(end: &End) -> String {
     }
 }
 
-pub async fn network_access(probe: &NetworkAccessProbe, backend: &dyn Backend) -> Finding {
-    let client = match client_or_finding(backend).await {
-        Ok(c) => c,
-        Err(f) => return f,
-    };
-    let namespaces = match Api::<Namespace>::all(client.clone()).list(&ListParams::default()).await {
-        Ok(list) => list.items,
-        Err(err) => return api_error(err, backend, "listing namespaces").await,
-    };
-    let namespace_labels = |name: &str| -> Labels {
-        let mut labels: Labels = namespaces
+/// The container ports of a pod object.
+fn declared_ports(pod: &Pod) -> Vec<ContainerPort> {
+    let mut ports: Vec<ContainerPort> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| {
+            Some(ContainerPort {
+                name: p.name.clone(),
+                port: u16::try_from(p.container_port).ok()?,
+                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()).to_ascii_uppercase(),
+            })
+        })
+        .collect();
+    ports.sort();
+    ports.dedup();
+    ports
+}
+
+/// What a probe needs from the API: namespace labels, the policies and pods of namespaces.
+struct Cluster {
+    namespaces: Vec<Namespace>,
+    policies: Vec<NetworkPolicy>,
+    pods: BTreeMap<String, Vec<Pod>>,
+}
+
+impl Cluster {
+    async fn load(client: &kube::Client, backend: &dyn Backend, namespaces: &[String]) -> Result<Cluster, Finding> {
+        let all = match Api::<Namespace>::all(client.clone()).list(&ListParams::default()).await {
+            Ok(list) => list.items,
+            Err(err) => return Err(api_error(err, backend, "listing namespaces").await),
+        };
+        let mut cluster = Cluster { namespaces: all, policies: Vec::new(), pods: BTreeMap::new() };
+        for namespace in namespaces {
+            if cluster.pods.contains_key(namespace) {
+                continue;
+            }
+            match Api::<NetworkPolicy>::namespaced(client.clone(), namespace).list(&ListParams::default()).await {
+                Ok(list) => cluster.policies.extend(list.items),
+                Err(err) => {
+                    return Err(api_error(err, backend, &format!("listing NetworkPolicies in {namespace}")).await);
+                }
+            }
+            let pods = match Api::<Pod>::namespaced(client.clone(), namespace).list(&ListParams::default()).await {
+                Ok(list) => list.items,
+                Err(err) => return Err(api_error(err, backend, &format!("listing pods in {namespace}")).await),
+            };
+            cluster.pods.insert(namespace.clone(), pods);
+        }
+        Ok(cluster)
+    }
+
+    fn namespace_labels(&self, name: &str) -> Labels {
+        let mut labels: Labels = self
+            .namespaces
             .iter()
             .find(|n| n.metadata.name.as_deref() == Some(name))
             .and_then(|n| n.metadata.labels.clone())
@@ -248,56 +312,247 @@ pub async fn network_access(probe: &NetworkAccessProbe, backend: &dyn Backend) -
         // The API server sets this on every namespace; a namespace not created yet has it too.
         labels.insert("kubernetes.io/metadata.name".into(), name.to_string());
         labels
-    };
-    let resolve = |end: &NetworkEndpoint| -> Result<End, String> {
+    }
+
+    /// A pod with these labels in this namespace, with the ports the namespace's pods that have
+    /// these labels declare (a pod the probe imagines has the ports its peers have).
+    fn pod(&self, namespace: &str, labels: &Labels) -> End {
+        // (a pod with no labels is a new one: it declares nothing)
+        let mut ports: Vec<ContainerPort> = self
+            .pods
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .filter(|p| {
+                let own = p.metadata.labels.clone().unwrap_or_default();
+                !labels.is_empty() && labels.iter().all(|(k, v)| own.get(k) == Some(v))
+            })
+            .flat_map(declared_ports)
+            .collect();
+        ports.sort();
+        ports.dedup();
+        End::Pod {
+            namespace: namespace.to_string(),
+            labels: labels.clone(),
+            namespace_labels: self.namespace_labels(namespace),
+            ports,
+        }
+    }
+
+    fn resolve(&self, end: &NetworkEndpoint) -> Result<End, String> {
         match (&end.namespace, &end.ip) {
-            (Some(namespace), None) => Ok(End::Pod {
-                namespace: namespace.clone(),
-                labels: end.labels.clone(),
-                namespace_labels: namespace_labels(namespace),
-            }),
+            (Some(namespace), None) => Ok(self.pod(namespace, &end.labels)),
             (None, Some(ip)) => ip.parse().map(End::Ip).map_err(|e| format!("{ip}: {e}")),
             _ => Err("an endpoint is a pod (namespace and labels) or an ip, not both or neither".into()),
         }
+    }
+}
+
+/// A probe's port: a number, or a name the destination's container ports resolve.
+fn port_number(port: &TemplatedNumber, protocol: &str, to: &End) -> Result<u16, String> {
+    let Some(name) = port.name() else { return port.get::<u16>().map_err(|e| format!("port: {e}")) };
+    let End::Pod { ports, .. } = to else {
+        return Err(format!("port {name:?} is a name, and an address has no named ports"));
     };
-    let (from, to) = match (resolve(&probe.from), resolve(&probe.to)) {
+    ports
+        .iter()
+        .find(|p| p.name.as_deref() == Some(name) && p.protocol == protocol)
+        .map(|p| p.port)
+        .ok_or_else(|| format!("no pod {} declares a {protocol} container port named {name:?}", describe(to)))
+}
+
+pub async fn network_access(probe: &NetworkAccessProbe, backend: &dyn Backend) -> Finding {
+    let client = match client_or_finding(backend).await {
+        Ok(c) => c,
+        Err(f) => return f,
+    };
+    if let (Some(namespace), Some(flows)) = (&probe.namespace, &probe.only) {
+        return only_these_flows(namespace, flows, &client, backend).await;
+    }
+    let (Some(from), Some(to), Some(port), Some(allowed)) = (&probe.from, &probe.to, &probe.port, probe.allowed) else {
+        return Finding::error("the probe needs from, to, port and allowed (or namespace and only)", "a valid probe");
+    };
+    let namespaces: Vec<String> = [from, to].iter().filter_map(|e| e.namespace.clone()).collect();
+    let cluster = match Cluster::load(&client, backend, &namespaces).await {
+        Ok(c) => c,
+        Err(f) => return f,
+    };
+    let (from, to) = match (cluster.resolve(from), cluster.resolve(to)) {
         (Ok(from), Ok(to)) => (from, to),
         (Err(e), _) | (_, Err(e)) => return Finding::error(e, "a valid connection"),
     };
-    let mut policies = Vec::new();
-    let mut seen = Vec::new();
-    for end in [&from, &to] {
-        let End::Pod { namespace, .. } = end else { continue };
-        if seen.contains(namespace) {
-            continue;
-        }
-        seen.push(namespace.clone());
-        match Api::<NetworkPolicy>::namespaced(client.clone(), namespace).list(&ListParams::default()).await {
-            Ok(list) => policies.extend(list.items),
-            Err(err) => return api_error(err, backend, &format!("listing NetworkPolicies in {namespace}")).await,
-        }
-    }
-    let port = match probe.port.get::<u16>() {
+    let protocol = probe.protocol.to_ascii_uppercase();
+    let port = match port_number(port, &protocol, &to) {
         Ok(port) => port,
-        Err(e) => return Finding::error(format!("port: {e}"), "a port number"),
+        Err(e) => return Finding::error(e, "a port number, or a port name the destination declares"),
     };
-    let connection = Connection {
-        from,
-        to,
-        port,
-        protocol: probe.protocol.to_ascii_uppercase(),
-        port_name: probe.port_name.clone(),
-    };
-    let decision = decide(&policies, &connection);
+    let connection = Connection { from, to, port, protocol };
+    let decision = decide(&cluster.policies, &connection);
     let expected = format!(
         "{} -> {} on {}/{} to be {}",
         describe(&connection.from),
         describe(&connection.to),
         connection.protocol,
         connection.port,
-        if probe.allowed { "allowed" } else { "denied" }
+        if allowed { "allowed" } else { "denied" }
     );
-    Finding::passed_if(decision.allowed == probe.allowed, decision.why, expected)
+    Finding::passed_if(decision.allowed == allowed, decision.why, expected)
+}
+
+/// Addresses outside the cluster every flow check tries: the internet, a DNS resolver, the
+/// cloud metadata service, a private address.
+const SAMPLE_ADDRESSES: [&str; 4] = ["1.1.1.1", "8.8.8.8", "169.254.169.254", "10.255.255.1"];
+
+/// Does a flow endpoint pattern cover a concrete end?
+fn covers(pattern: &NetworkEndpoint, end: &End) -> bool {
+    match (end, &pattern.ip) {
+        (End::Ip(ip), Some(want)) => want.parse::<IpAddr>().is_ok_and(|w| w == *ip),
+        (End::Pod { namespace, labels, .. }, None) => {
+            pattern.namespace.as_deref() == Some(namespace.as_str())
+                && pattern.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+        }
+        _ => false,
+    }
+}
+
+/// Every flow that touches `namespace`, between its pods (those running and a new one), sample
+/// pods of the namespaces the flows name (with and without the flows' labels), the same labels
+/// in a namespace no flow names, and sample addresses; on each destination pod's declared ports,
+/// the flows' ports, DNS and one port nothing declares. Allowed must be exactly the flows listed.
+pub fn judge_flows(
+    namespace: &str,
+    flows: &[Flow],
+    policies: &[NetworkPolicy],
+    endpoints: &[End],
+) -> Result<Finding, String> {
+    let in_namespace = |e: &End| matches!(e, End::Pod { namespace: n, .. } if n == namespace);
+    let mut mismatches = Vec::new();
+    let mut tried = 0usize;
+    for from in endpoints {
+        for to in endpoints {
+            if from == to || !(in_namespace(from) || in_namespace(to)) {
+                continue;
+            }
+            if matches!((from, to), (End::Ip(_), End::Ip(_))) {
+                continue;
+            }
+            // The ports to try: declared, named by the flows, DNS, and one nobody declares.
+            let mut ports: Vec<(u16, String)> = vec![(53, "UDP".into()), (53, "TCP".into()), (443, "TCP".into())];
+            if let End::Pod { ports: declared, .. } = to {
+                ports.extend(declared.iter().map(|p| (p.port, p.protocol.clone())));
+            }
+            for flow in flows {
+                let protocol = flow.protocol.to_ascii_uppercase();
+                if covers(&flow.to, to)
+                    && let Ok(port) = port_number(&flow.port, &protocol, to)
+                {
+                    ports.push((port, protocol));
+                }
+            }
+            let undeclared = (40000..).find(|n| !ports.iter().any(|(p, _)| p == n)).unwrap_or(40000);
+            ports.push((undeclared, "TCP".into()));
+            ports.sort();
+            ports.dedup();
+            for (port, protocol) in ports {
+                let connection = Connection { from: from.clone(), to: to.clone(), port, protocol: protocol.clone() };
+                let matching: Vec<&Flow> = flows
+                    .iter()
+                    .filter(|f| {
+                        f.protocol.eq_ignore_ascii_case(&protocol)
+                            && covers(&f.from, from)
+                            && covers(&f.to, to)
+                            && port_number(&f.port, &protocol, to).is_ok_and(|p| p == port)
+                    })
+                    .collect();
+                let decision = decide(policies, &connection);
+                tried += 1;
+                let required = matching.iter().any(|f| !f.optional);
+                let permitted = !matching.is_empty();
+                if decision.allowed && !permitted {
+                    mismatches.push(format!("allowed but not asked for: {}", decision.why));
+                } else if !decision.allowed && required {
+                    mismatches.push(format!("asked for but denied: {}", decision.why));
+                }
+            }
+        }
+    }
+    // Every required flow must have been tried on some pair (a flow naming nothing is a typo).
+    for flow in flows.iter().filter(|f| !f.optional) {
+        let tried_it = endpoints.iter().any(|a| covers(&flow.from, a))
+            && endpoints.iter().any(|b| {
+                covers(&flow.to, b) && port_number(&flow.port, &flow.protocol.to_ascii_uppercase(), b).is_ok()
+            });
+        if !tried_it {
+            return Err(format!("a flow to port {:?} matches no endpoint or port the probe knows", flow.port));
+        }
+    }
+    let expected = format!("exactly the {} flow(s) the task allows touching {namespace}", flows.len());
+    if mismatches.is_empty() {
+        Ok(Finding::pass(format!("{tried} connections tried, each allowed exactly when the task allows it"), expected))
+    } else {
+        let shown: Vec<String> = mismatches.iter().take(4).cloned().collect();
+        let more = if mismatches.len() > 4 { format!("; and {} more", mismatches.len() - 4) } else { String::new() };
+        Ok(Finding::fail(format!("{}{more}", shown.join("; ")), expected))
+    }
+}
+
+async fn only_these_flows(namespace: &str, flows: &[Flow], client: &kube::Client, backend: &dyn Backend) -> Finding {
+    let mut named: Vec<String> = vec![namespace.to_string()];
+    for flow in flows {
+        for end in [&flow.from, &flow.to] {
+            if let Some(ns) = &end.namespace
+                && !named.contains(ns)
+            {
+                named.push(ns.clone());
+            }
+        }
+    }
+    let cluster = match Cluster::load(client, backend, &named).await {
+        Ok(c) => c,
+        Err(f) => return f,
+    };
+    let mut endpoints: Vec<End> = Vec::new();
+    let mut add = |end: End| {
+        if !endpoints.contains(&end) {
+            endpoints.push(end);
+        }
+    };
+    // The namespace's pods as they run (minus the labels only their controllers care about).
+    for pod in cluster.pods.get(namespace).into_iter().flatten() {
+        let mut labels = pod.metadata.labels.clone().unwrap_or_default();
+        labels.remove("pod-template-hash");
+        labels.remove("controller-revision-hash");
+        labels.remove("pod-template-generation");
+        add(cluster.pod(namespace, &labels));
+    }
+    // A new pod of each namespace involved, and the pods the flows name; and the same labels
+    // in a namespace no flow names.
+    for ns in &named {
+        add(cluster.pod(ns, &Labels::new()));
+    }
+    let elsewhere = (0..).map(|i| format!("ckslab-elsewhere-{i}")).find(|n| !named.contains(n)).unwrap_or_default();
+    for flow in flows {
+        for end in [&flow.from, &flow.to] {
+            match (&end.namespace, &end.ip) {
+                (Some(ns), None) => {
+                    add(cluster.pod(ns, &end.labels));
+                    add(cluster.pod(&elsewhere, &end.labels));
+                }
+                (None, Some(ip)) => match ip.parse() {
+                    Ok(ip) => add(End::Ip(ip)),
+                    Err(e) => return Finding::error(format!("{ip}: {e}"), "a valid flow"),
+                },
+                _ => return Finding::error("a flow endpoint is a pod (namespace and labels) or an ip", "a valid flow"),
+            }
+        }
+    }
+    for ip in SAMPLE_ADDRESSES {
+        add(End::Ip(ip.parse().expect("a valid address")));
+    }
+    match judge_flows(namespace, flows, &cluster.policies, &endpoints) {
+        Ok(finding) => finding,
+        Err(e) => Finding::error(e, "flows that name pods and ports the probe can try"),
+    }
 }
 
 #[cfg(test)]
@@ -315,11 +570,12 @@ mod tests {
             namespace: namespace.into(),
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             namespace_labels: ns,
+            ports: vec![],
         }
     }
 
     fn conn(from: End, to: End, port: u16) -> Connection {
-        Connection { from, to, port, protocol: "TCP".into(), port_name: None }
+        Connection { from, to, port, protocol: "TCP".into() }
     }
 
     const DENY_ALL: &str = "
@@ -422,9 +678,19 @@ spec:
         let mut udp = conn(client.clone(), target.clone(), 53);
         udp.protocol = "UDP".into();
         assert!(decide(&policies, &udp).allowed);
-        let mut named = conn(client.clone(), target.clone(), 9090);
-        named.port_name = Some("metrics".into());
-        assert!(decide(&policies, &named).allowed);
+        let with_metrics = match target.clone() {
+            End::Pod { namespace, labels, namespace_labels, .. } => End::Pod {
+                namespace,
+                labels,
+                namespace_labels,
+                ports: vec![ContainerPort { name: Some("metrics".into()), port: 9090, protocol: "TCP".into() }],
+            },
+            other => other,
+        };
+        assert!(decide(&policies, &conn(client.clone(), with_metrics.clone(), 9090)).allowed);
+        // The name resolves on the destination only: another port number, or a pod without it, is not matched.
+        assert!(!decide(&policies, &conn(client.clone(), with_metrics, 9091)).allowed);
+        assert!(!decide(&policies, &conn(client.clone(), target.clone(), 9090)).allowed);
         assert!(!decide(&policies, &conn(pod("n", &[("app", "untrusted")], &[]), target.clone(), 8050)).allowed);
         // A pod the policy does not select is unaffected.
         assert!(decide(&policies, &conn(client, pod("n", &[("tier", "frontend")], &[]), 1)).allowed);

@@ -11,7 +11,7 @@ use crate::backend::{Backend, ExecOutput};
 use crate::scenario::{
     CommandProbe, ComponentFlagProbe, FlagExpectation, KubeletConfigProbe, NodeFileProbe, NodeRef, PodSet,
 };
-use crate::staticpod::{Manifest, manifest_path};
+use crate::staticpod::{FlagKind, Manifest, manifest_path};
 
 /// Reads and parses a component's static pod manifest on the control-plane node.
 pub async fn read_manifest(backend: &dyn Backend, component: &str) -> Result<Manifest, Finding> {
@@ -31,20 +31,40 @@ pub async fn component_flag(probe: &ComponentFlagProbe, backend: &dyn Backend) -
         Ok(m) => m,
         Err(f) => return f,
     };
-    let flag = manifest.flag(&probe.flag);
+    let flag = manifest.flag_value(&probe.flag);
     let name = format!("--{}", probe.flag);
-    let value = flag.as_ref().map(|f| f.value.clone().unwrap_or_else(|| "true".into()));
-    let observed = match &value {
-        Some(v) => format!("{} has {name}={v}", probe.component),
+    let value = flag.as_ref().map(|f| f.text());
+    let mut observed = match &flag {
         None => format!("{} has no {name}", probe.component),
+        Some(f) if f.occurrences.len() == 1 => format!("{} has {name}={}", probe.component, f.text()),
+        Some(f) => {
+            let written: Vec<String> = f
+                .occurrences
+                .iter()
+                .map(|o| o.as_ref().map(|v| format!("{name}={v}")).unwrap_or_else(|| name.clone()))
+                .collect();
+            let effect = match f.kind {
+                FlagKind::List | FlagKind::Array | FlagKind::Map => "which add up to",
+                _ => "of which the last counts:",
+            };
+            format!("{} has {}, {effect} {name}={}", probe.component, written.join(" and "), f.text())
+        }
     };
+    let stray = manifest.stray_arguments();
+    if !stray.is_empty() {
+        observed.push_str(&format!(
+            " (and the argument{} {} that no flag takes, which {} refuses to start with)",
+            if stray.len() == 1 { "" } else { "s" },
+            stray.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "),
+            probe.component
+        ));
+    }
     if !probe.file_fields.is_empty() {
         return flag_file_fields(probe, &manifest, value, observed, backend).await;
     }
-    let items = |v: &str| v.split(',').map(str::trim).map(String::from).collect::<Vec<_>>();
     match &probe.expect {
         FlagExpectation::Equals(want) => {
-            Finding::passed_if(value.as_deref() == Some(want.as_str()), observed, format!("{name}={want}"))
+            Finding::passed_if(flag.as_ref().is_some_and(|f| f.equals(want)), observed, format!("{name}={want}"))
         }
         FlagExpectation::Matches(pattern) => match Regex::new(pattern) {
             Ok(re) => Finding::passed_if(
@@ -55,31 +75,41 @@ pub async fn component_flag(probe: &ComponentFlagProbe, backend: &dyn Backend) -
             Err(e) => Finding::error(format!("bad pattern: {e}"), format!("{name} matching /{pattern}/")),
         },
         FlagExpectation::Includes(item) => Finding::passed_if(
-            value.as_deref().is_some_and(|v| items(v).contains(item)),
+            flag.as_ref().is_some_and(|f| f.includes(item)),
             observed,
             format!("{name} to include {item}"),
         ),
         FlagExpectation::Excludes(item) => Finding::passed_if(
-            !value.as_deref().is_some_and(|v| items(v).contains(item)),
+            !flag.as_ref().is_some_and(|f| f.includes(item)),
             observed,
             format!("{name} not to include {item}"),
         ),
-        FlagExpectation::Absent(want_absent) => presence(value.is_some(), !*want_absent, observed, &name),
-        FlagExpectation::Present(want_present) => presence(value.is_some(), *want_present, observed, &name),
+        FlagExpectation::Absent(want_absent) => presence(flag.is_some(), !*want_absent, observed, &name),
+        FlagExpectation::Present(want_present) => presence(flag.is_some(), *want_present, observed, &name),
         FlagExpectation::FileMounted(_) => {
             let expected = format!("{name} to name a file that a hostPath volume gives {}", probe.component);
-            let Some(path) = value else { return Finding::fail(observed, expected) };
-            let Some(host_path) = manifest.host_path_for(&path) else {
-                return Finding::fail(format!("{observed}, but no volume mount covers {path}"), expected);
-            };
-            match backend.stat_file(&backend.control_plane(), Path::new(&host_path)).await {
-                Ok(Some(_)) => Finding::pass(format!("{observed}, mounted from the node's {host_path}"), expected),
-                Ok(None) => Finding::fail(
-                    format!("{observed}, mounted from {host_path}, which does not exist on the node"),
-                    expected,
-                ),
-                Err(e) => Finding::error(format!("reading {host_path}: {e}"), expected),
+            let Some(flag) = flag else { return Finding::fail(observed, expected) };
+            let paths = flag.paths();
+            if paths.is_empty() {
+                return Finding::fail(format!("{observed}, which names no file"), expected);
             }
+            let mut seen = Vec::new();
+            for path in paths {
+                let Some(host_path) = manifest.host_path_for(&path) else {
+                    return Finding::fail(format!("{observed}, but no volume mount covers {path}"), expected);
+                };
+                match backend.stat_file(&backend.control_plane(), Path::new(&host_path)).await {
+                    Ok(Some(_)) => seen.push(host_path),
+                    Ok(None) => {
+                        return Finding::fail(
+                            format!("{observed}, mounted from {host_path}, which does not exist on the node"),
+                            expected,
+                        );
+                    }
+                    Err(e) => return Finding::error(format!("reading {host_path}: {e}"), expected),
+                }
+            }
+            Finding::pass(format!("{observed}, mounted from the node's {}", seen.join(" and ")), expected)
         }
     }
 }
@@ -98,7 +128,10 @@ async fn flag_file_fields(
     };
     match backend.read_file(&backend.control_plane(), Path::new(&host_path)).await {
         Ok(Some(bytes)) => match parse_config(&String::from_utf8_lossy(&bytes)) {
-            Ok(document) => {
+            Ok(mut document) => {
+                if let Err(problem) = follow_plugin_paths(&mut document, &path, manifest, backend).await {
+                    return Finding::fail(format!("{observed}, but {problem}"), expected);
+                }
                 let finding = fields::evaluate_all(&document, &probe.file_fields, &path);
                 Finding { expected, ..finding }
             }
@@ -107,6 +140,42 @@ async fn flag_file_fields(
         Ok(None) => Finding::fail(format!("{observed}, but {host_path} does not exist on the node"), expected),
         Err(e) => Finding::error(format!("reading {host_path}: {e}"), expected),
     }
+}
+
+/// An AdmissionConfiguration plugin may give its settings in a file (`path`, relative to the
+/// admission configuration's folder when relative) instead of inline (`configuration`). The
+/// API server reads that file; so does a probe: its contents become the plugin's
+/// `configuration`, so one field path checks both shapes.
+async fn follow_plugin_paths(
+    document: &mut Value,
+    config_path: &str,
+    manifest: &Manifest,
+    backend: &dyn Backend,
+) -> Result<(), String> {
+    if document["kind"].as_str() != Some("AdmissionConfiguration") {
+        return Ok(());
+    }
+    let folder = Path::new(config_path).parent().unwrap_or(Path::new("/")).to_path_buf();
+    let Some(plugins) = document["plugins"].as_array_mut() else { return Ok(()) };
+    for plugin in plugins {
+        let Some(path) = plugin["path"].as_str().filter(|p| !p.is_empty()).map(String::from) else { continue };
+        let name = plugin["name"].as_str().unwrap_or("a plugin").to_string();
+        let inside =
+            if Path::new(&path).is_absolute() { path.clone() } else { folder.join(&path).display().to_string() };
+        let Some(host_path) = manifest.host_path_for(&inside) else {
+            return Err(format!("{name}'s configuration file {inside} is on no volume mount"));
+        };
+        let bytes = match backend.read_file(&backend.control_plane(), Path::new(&host_path)).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(format!("{name}'s configuration file {host_path} does not exist on the node")),
+            Err(e) => return Err(format!("reading {name}'s configuration file {host_path}: {e}")),
+        };
+        match parse_config(&String::from_utf8_lossy(&bytes)) {
+            Ok(configuration) => plugin["configuration"] = configuration,
+            Err(e) => return Err(format!("{name}'s configuration file {inside} does not parse: {e}")),
+        }
+    }
+    Ok(())
 }
 
 fn presence(is_set: bool, want_set: bool, observed: String, name: &str) -> Finding {

@@ -210,6 +210,38 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
 fn probe_problems(probe: &Probe) -> Vec<String> {
     match probe {
         Probe::AnyOf(parts) | Probe::AllOf(parts) => parts.iter().flat_map(probe_problems).collect(),
+        Probe::NetworkAccess(n) => {
+            let one = [n.from.is_some(), n.to.is_some(), n.port.is_some(), n.allowed.is_some()];
+            let flows = [n.namespace.is_some(), n.only.is_some()];
+            let mut problems = Vec::new();
+            match (one.iter().any(|x| *x), flows.iter().any(|x| *x)) {
+                (true, true) => problems.push(
+                    "network-access checks one connection (from, to, port, allowed) or a namespace's flows (namespace, only), not both".into(),
+                ),
+                (true, false) if !one.iter().all(|x| *x) => {
+                    problems.push("network-access for one connection needs from, to, port and allowed".into())
+                }
+                (false, true) if !flows.iter().all(|x| *x) => {
+                    problems.push("network-access for a namespace's flows needs namespace and only".into())
+                }
+                (false, false) => problems.push(
+                    "network-access needs from, to, port and allowed, or namespace and only".into(),
+                ),
+                _ => {}
+            }
+            for flow in n.only.iter().flatten() {
+                for end in [&flow.from, &flow.to] {
+                    if end.namespace.is_some() == end.ip.is_some() {
+                        problems
+                            .push("a flow endpoint is a pod (namespace, labels) or an ip, not both or neither".into());
+                    }
+                }
+                if flow.port.name().is_none() && flow.port.get::<u16>().is_err() {
+                    problems.push(format!("flow port {:?} is not a port number or name", flow.port));
+                }
+            }
+            problems
+        }
         Probe::Command(c) => {
             let places = [c.node.is_some(), c.pod.is_some(), c.pods.is_some()].into_iter().filter(|p| *p).count();
             if places > 1 {

@@ -366,6 +366,9 @@ pub enum Probe {
     NodeFile(NodeFileProbe),
     /// A SubjectAccessReview.
     CanI(CanIProbe),
+    /// Everything a subject may do, from a SelfSubjectRulesReview made as that subject: nothing
+    /// beyond the rules listed (and what every authenticated user may do).
+    EffectiveRules(EffectiveRulesProbe),
     /// A server-side dry-run create that admission must deny or allow.
     Admission(AdmissionProbe),
     /// The raw bytes etcd stores for an object.
@@ -394,6 +397,7 @@ impl Probe {
             Probe::KubeletConfig(_) => "kubelet-config",
             Probe::NodeFile(_) => "node-file",
             Probe::CanI(_) => "can-i",
+            Probe::EffectiveRules(_) => "effective-rules",
             Probe::Admission(_) => "admission",
             Probe::EtcdValue(_) => "etcd-value",
             Probe::AuditLog(_) => "audit-log",
@@ -553,6 +557,37 @@ pub struct CanIProbe {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EffectiveRulesProbe {
+    /// A user name, or `system:serviceaccount:<ns>:<name>` (its groups are added).
+    pub user: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The namespace the allowed rules apply in.
+    pub namespace: String,
+    /// What the subject may do there; every verb on every resource the review returns must be
+    /// covered by one of these.
+    pub allow: Vec<AllowedRule>,
+    /// Namespaces where the subject may do nothing (beyond what every user may): cluster-wide
+    /// grants show there.
+    #[serde(default)]
+    pub nothing_in: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AllowedRule {
+    #[serde(default = "core_group")]
+    pub api_groups: Vec<String>,
+    pub resources: Vec<String>,
+    pub verbs: Vec<String>,
+}
+
+fn core_group() -> Vec<String> {
+    vec![String::new()]
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AdmissionProbe {
     /// The object to create with dryRun=All (YAML, rendered with params).
     pub object: String,
@@ -687,19 +722,48 @@ fn default_cert_key() -> String {
     "tls.crt".into()
 }
 
+/// One connection (`from`, `to`, `port`, `allowed`), or every flow that touches a namespace
+/// (`namespace` and `only`): the flows listed must be allowed and every other one denied.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct NetworkAccessProbe {
-    pub from: NetworkEndpoint,
-    pub to: NetworkEndpoint,
-    pub port: TemplatedNumber,
+    #[serde(default)]
+    pub from: Option<NetworkEndpoint>,
+    #[serde(default)]
+    pub to: Option<NetworkEndpoint>,
+    /// A number, or the name of a container port of the destination pods (resolved against
+    /// them, as the API resolves a policy's named port).
+    #[serde(default)]
+    pub port: Option<TemplatedNumber>,
     /// TCP (default), UDP or SCTP.
     #[serde(default = "default_protocol")]
     pub protocol: String,
-    /// The name of the destination container's port, for policies that name ports.
     #[serde(default)]
-    pub port_name: Option<String>,
-    pub allowed: bool,
+    pub allowed: Option<bool>,
+    /// The namespace whose flows `only` describes.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The flows into, out of and within `namespace` that must be allowed; every other flow
+    /// between its pods, sample pods elsewhere and sample addresses must be denied.
+    #[serde(default)]
+    pub only: Option<Vec<Flow>>,
+}
+
+/// A flow an `only` list allows: every pod (or address) `from` matches may reach every pod (or
+/// address) `to` matches on the port. Endpoint labels are a subset a pod's labels must include;
+/// none means any pod of the namespace.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Flow {
+    pub from: NetworkEndpoint,
+    pub to: NetworkEndpoint,
+    /// A number or a named container port of the destination.
+    pub port: TemplatedNumber,
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// Permitted but not required: it may be allowed or denied.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 /// A number written as itself or as a template of params (`"{{ port }}"`), read after rendering.
@@ -711,6 +775,14 @@ pub enum TemplatedNumber {
 }
 
 impl TemplatedNumber {
+    /// The text, when it is not a number (a port's name).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            TemplatedNumber::Text(text) if text.trim().parse::<u64>().is_err() => Some(text.trim()),
+            _ => None,
+        }
+    }
+
     pub fn get<T: TryFrom<u64>>(&self) -> Result<T, String> {
         let number = match self {
             TemplatedNumber::Number(n) => *n,
