@@ -108,7 +108,7 @@ next
 if [[ -z $parts_only ]]; then
   say "kubernetes $K8S_VERSION binaries: scripts/build-k8s.sh --node"
   start=$SECONDS
-  "$repo/scripts/build-k8s.sh" --node | sed 's/^/      /'
+  "$repo/scripts/build-k8s.sh" --node | sed -u 's/^/      /'
   say "kubernetes binaries: ready in $((SECONDS - start))s"
 fi
 
@@ -226,7 +226,7 @@ proxy_extra() { # DIR
   local d=$1 r
   r=$(mktemp -d "$kc/proxyroot.XXXXXX")
   cleanup_dirs+=("$r")
-  tar -C "$r" -xf "$rootfs" ./usr/sbin ./usr/lib ./lib ./lib64 ./usr/lib64 ./sbin ./bin ./etc/alternatives 2>/dev/null || true
+  tar -C "$r" -xf "$rootfs"
   local bins=(/usr/sbin/xtables-nft-multi /usr/sbin/xtables-legacy-multi /usr/sbin/conntrack /usr/sbin/ipset /usr/sbin/nft)
   local b libs=()
   for b in "${bins[@]}"; do
@@ -375,8 +375,9 @@ rm -f "$r"/lib/systemd/system/multi-user.target.wants/* "$r"/etc/systemd/system/
   "$r"/lib/systemd/system/sockets.target.wants/*initctl* "$r"/lib/systemd/system/basic.target.wants/*
 echo "ReadKMsg=no" >>"$r/etc/systemd/journald.conf"
 ln -sf /usr/lib/systemd/systemd "$r/sbin/init"
-chroot "$r" systemctl enable kubelet.service containerd.service undo-mount-hacks.service >/dev/null 2>&1
-chroot "$r" systemctl mask systemd-binfmt.service >/dev/null 2>&1
+chroot "$r" systemctl enable kubelet.service containerd.service undo-mount-hacks.service 2>&1 | grep -v '^Created symlink' >&2 || true
+chroot "$r" systemctl mask systemd-binfmt.service 2>&1 | grep -v '^Created symlink' >&2 || true
+[[ -e $r/etc/systemd/system/multi-user.target.wants/kubelet.service ]] || { echo "build-kind-node: systemctl enable failed in the root" >&2; exit 1; }
 mkdir -p "$r/etc/kubernetes/manifests"
 
 # Debian's containerd where kind's units expect it; CNI plugins where kubelet/containerd look.
@@ -412,6 +413,8 @@ state = "$st/state"
 disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [grpc]
   address = "$st/c.sock"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$st/opt"
 EOF
 containerd --config "$st/config.toml" >"$st/containerd.log" 2>&1 &
 ctrd_pid=$!
