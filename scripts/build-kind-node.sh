@@ -377,7 +377,7 @@ echo "ReadKMsg=no" >>"$r/etc/systemd/journald.conf"
 ln -sf /usr/lib/systemd/systemd "$r/sbin/init"
 chroot "$r" systemctl enable kubelet.service containerd.service undo-mount-hacks.service 2>&1 | grep -v '^Created symlink' >&2 || true
 chroot "$r" systemctl mask systemd-binfmt.service 2>&1 | grep -v '^Created symlink' >&2 || true
-[[ -e $r/etc/systemd/system/multi-user.target.wants/kubelet.service ]] || { echo "build-kind-node: systemctl enable failed in the root" >&2; exit 1; }
+[[ -L $r/etc/systemd/system/multi-user.target.wants/kubelet.service ]] || { echo "build-kind-node: systemctl enable failed in the root" >&2; exit 1; }
 mkdir -p "$r/etc/kubernetes/manifests"
 
 # Debian's containerd where kind's units expect it; CNI plugins where kubelet/containerd look.
