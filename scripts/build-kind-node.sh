@@ -235,8 +235,13 @@ proxy_extra() { # DIR
     # libraries: resolve with the root file system's own loader paths
     while read -r lib; do libs+=("$lib"); done < <(chroot "$r" /usr/bin/ldd "$b" 2>/dev/null | awk '/=> \// {print $3} /^\t\// {print $1}')
   done
+  # iptables' match/target modules are dlopen()ed: copy them and their libraries too (libm...).
   local xt=/usr/lib/x86_64-linux-gnu/xtables
-  [[ -d $r$xt ]] && { mkdir -p "$d$xt"; cp -a "$r$xt/." "$d$xt/"; }
+  if [[ -d $r$xt ]]; then
+    mkdir -p "$d$xt"
+    cp -a "$r$xt/." "$d$xt/"
+    while read -r lib; do libs+=("$lib"); done < <(chroot "$r" /bin/sh -c "for m in $xt/*.so; do /usr/bin/ldd \$m; done" 2>/dev/null | awk '/=> \// {print $3} /^\t\// {print $1}')
+  fi
   local l
   for l in $(printf '%s\n' "${libs[@]}" | sort -u); do
     mkdir -p "$d$(dirname "$l")"

@@ -59,6 +59,33 @@ for ref in "${names[@]}"; do
   chmod 1777 "$d/tmp"
   cp "$BUSYBOX" "$d/bin/busybox"
   for a in $("$BUSYBOX" --list); do [[ -e $d/bin/$a ]] || ln -s busybox "$d/bin/$a"; done
+  # Debian's busybox 1.35 wget segfaults with -T (timeout); scenarios use `wget -T 3`, which the
+  # real busybox 1.36 handles: run it under busybox timeout instead.
+  rm -f "$d/bin/wget"
+  cat >"$d/bin/wget" <<'WGET'
+#!/bin/sh
+# ckslab stand-in: busybox wget without -T (it crashes in busybox 1.35), under timeout.
+t=""
+n=$#
+while [ "$n" -gt 0 ]; do
+  a=$1; shift; n=$((n - 1))
+  case $a in
+    -T) t=$1; shift; n=$((n - 1)) ;;
+    -T*) t=${a#-T} ;;
+    --timeout=*) t=${a#--timeout=} ;;
+    *) set -- "$@" "$a" ;;
+  esac
+done
+if [ -n "$t" ]; then
+  timeout "$t" busybox wget "$@"
+  rc=$?
+  [ "$rc" -lt 128 ] || echo "wget: download timed out" >&2
+  [ "$rc" -lt 128 ] || exit 1
+  exit "$rc"
+fi
+exec busybox wget "$@"
+WGET
+  chmod 755 "$d/bin/wget"
   printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/home:/bin/false' \
     'nginx:x:101:101:nginx:/nonexistent:/bin/false' 'postgres:x:999:999:postgres:/var/lib/postgresql:/bin/sh' >"$d/etc/passwd"
   printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' 'nginx:x:101:' 'postgres:x:999:' >"$d/etc/group"

@@ -97,10 +97,14 @@ k get pods -o wide
 podip() { k get pod "$1" -o jsonpath='{.status.podIP}'; }
 k exec bb0 -- ping -c 2 -W 2 "$(podip bb1)" | tail -2
 k exec bb1 -- ping -c 2 -W 2 "$(podip bb0)" | tail -2
-k exec bb0 -- wget -qO- -T 5 "http://$(podip web1)/" | grep -q 'Welcome to nginx' && echo "e2e: bb0 -> web1 (other node) by pod IP: ok"
-k exec bb1 -- wget -qO- -T 5 "http://$(podip web0)/" | grep -q 'Welcome to nginx' && echo "e2e: bb1 -> web0 (other node) by pod IP: ok"
-k exec bb0 -- wget -qO- -T 5 http://web0/ | grep -q 'Welcome to nginx' && echo "e2e: bb0 -> Service web0 (same node) by DNS name: ok"
-k exec bb0 -- wget -qO- -T 5 http://web1.default.svc.cluster.local/ | grep -q 'Welcome to nginx' && echo "e2e: bb0 -> Service web1 (other node) by DNS name: ok"
+check() { # DESCRIPTION POD URL
+  if k exec "$2" -- wget -q -T 5 -O - "$3" | grep -q 'Welcome to nginx'; then echo "e2e: $1: ok"; else echo "e2e: $1: FAILED" >&2; exit 1; fi
+}
+check "bb0 -> web1 (other node) by pod IP" bb0 "http://$(podip web1)/"
+check "bb1 -> web0 (other node) by pod IP" bb1 "http://$(podip web0)/"
+check "bb0 -> Service web0 (same node) by DNS name" bb0 http://web0/
+check "bb0 -> Service web1 (other node) by FQDN" bb0 http://web1.default.svc.cluster.local/
+check "bb1 -> Service web1 (same node, hairpin via ClusterIP)" bb1 http://web1/
 k exec bb1 -- nslookup kubernetes.default.svc.cluster.local | grep -A1 'Name:' | tail -1
 
 # kube-apiserver restart after a manifest edit (what a learner does): add a harmless flag.
