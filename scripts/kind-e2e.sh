@@ -40,7 +40,10 @@ cleanup() {
 trap cleanup EXIT
 
 t=$(ts)
-image=$("$repo/scripts/build-kind-node.sh" | tee /dev/stderr | tail -n1)
+build_out=$(mktemp)
+"$repo/scripts/build-kind-node.sh" | tee "$build_out" >&2
+image=$(tail -n1 "$build_out")
+rm -f "$build_out"
 echo "e2e: node image $image ready in $(el "$t")s"
 t=$(ts)
 "$repo/scripts/build-stand-in-images.sh" >/dev/null
@@ -104,7 +107,7 @@ check "bb0 -> web1 (other node) by pod IP" bb0 "http://$(podip web1)/"
 check "bb1 -> web0 (other node) by pod IP" bb1 "http://$(podip web0)/"
 check "bb0 -> Service web0 (same node) by DNS name" bb0 http://web0/
 check "bb0 -> Service web1 (other node) by FQDN" bb0 http://web1.default.svc.cluster.local/
-check "bb1 -> Service web1 (same node, hairpin via ClusterIP)" bb1 http://web1/
+check "bb1 -> Service web1 (same node) by DNS name" bb1 http://web1/
 k exec bb1 -- nslookup kubernetes.default.svc.cluster.local | grep -A1 'Name:' | tail -1
 
 # kube-apiserver restart after a manifest edit (what a learner does): add a harmless flag.
