@@ -115,16 +115,19 @@ cp_node="$name-control-plane"
 old=$(docker exec "$cp_node" crictl ps --name kube-apiserver -q | head -1)
 t=$(ts)
 docker exec "$cp_node" sed -i 's|^    - --profiling=false|    - --profiling=false\n    - --event-ttl=1h1m0s|' /etc/kubernetes/manifests/kube-apiserver.yaml
-seen_new="" last_old=""
-for _ in $(seq 1 240); do
+seen_new="" last_ok="" first_fail="" started=""
+for _ in $(seq 1 300); do
   cur=$(docker exec "$cp_node" crictl ps --name kube-apiserver --state running -q 2>/dev/null | head -1 || true)
+  [[ -z $started && -n $cur && $cur != "$old" ]] && started=$(el "$t")
   if k get --raw /readyz >/dev/null 2>&1; then
-    if [[ -n $cur && $cur != "$old" ]]; then seen_new=$(el "$t"); break; fi
-    last_old=$(el "$t")
+    if [[ -n $started ]]; then seen_new=$(el "$t"); break; fi
+    last_ok=$(el "$t")
+  else
+    [[ -n $first_fail ]] || first_fail=$(el "$t")
   fi
   sleep 0.5
 done
-echo "e2e: apiserver edit: old instance answered until ${last_old:-?}s; new instance answers /readyz after ${seen_new:-never (120s)}s"
+echo "e2e: apiserver edit: /readyz ok until ${last_ok:-0}s, failing from ${first_fail:-?}s; new container running at ${started:-?}s; new instance answers /readyz at ${seen_new:-never (150s)}s"
 docker exec "$cp_node" ps -eo args | grep -q 'event-ttl=1h1m0s' && echo "e2e: the new kube-apiserver runs with the edited flag"
 [[ -n $seen_new ]]
 echo "e2e: ok"
