@@ -108,6 +108,29 @@ check "bb1 -> web0 (other node) by pod IP" bb1 "http://$(podip web0)/"
 check "bb0 -> Service web0 (same node) by DNS name" bb0 http://web0/
 check "bb0 -> Service web1 (other node) by FQDN" bb0 http://web1.default.svc.cluster.local/
 check "bb1 -> Service web1 (same node) by DNS name" bb1 http://web1/
+# NetworkPolicy (kube-router firewall): web1 admits only bb0.
+t=$(ts)
+"$repo/scripts/kind-netpol.sh" "$name" >/dev/null
+k apply -f - >/dev/null <<EOF
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web1-only-from-bb0}
+spec:
+  podSelector: {matchLabels: {app: web1}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: bb0}}}]
+EOF
+blocked=""
+for _ in $(seq 1 20); do
+  if ! k exec bb1 -- wget -q -T 3 -O /dev/null "http://$(podip web1)/" 2>/dev/null; then blocked=1; break; fi
+  sleep 1
+done
+[[ -n $blocked ]] || { echo "e2e: NetworkPolicy: bb1 -> web1 still open" >&2; exit 1; }
+echo "e2e: NetworkPolicy enforced $(el "$t")s after installing kube-router: bb1 -> web1 blocked"
+check "NetworkPolicy: bb0 -> web1 (allowed, other node)" bb0 "http://$(podip web1)/"
+check "NetworkPolicy: bb1 -> web0 (no policy)" bb1 "http://$(podip web0)/"
+k delete networkpolicy web1-only-from-bb0 >/dev/null
 k exec bb1 -- nslookup kubernetes.default.svc.cluster.local | grep -A1 'Name:' | tail -1
 
 # kube-apiserver restart after a manifest edit (what a learner does): add a harmless flag.
