@@ -4,6 +4,7 @@
 #
 #   scripts/build-k8s.sh            # build what is missing, print the bin dir on the last line
 #   CKSLAB_CACHE=/path scripts/build-k8s.sh
+#   scripts/build-k8s.sh --node     # also kubelet, kubeadm, kube-proxy (the kind node image's)
 #
 # The wrapper modules live in tools/k8s-bin/: see the go.mod files for why they exist.
 set -euo pipefail
@@ -16,6 +17,13 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${CKSLAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ckslab}
 bin="$cache/bin/$K8S_VERSION"
 mkdir -p "$bin"
+
+node=""
+case ${1:-} in
+  --node) node=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--node]" >&2; exit 2 ;;
+esac
 
 if ! command -v go >/dev/null 2>&1; then
   echo "build-k8s: 'go' is not installed; install Go 1.24 or newer (https://go.dev/dl) and run again" >&2
@@ -33,6 +41,7 @@ done
 
 step=0
 total=7
+[[ -z $node ]] || total=10
 build() { # name module-dir package ldflags
   local name=$1 dir=$2 pkg=$3 ldflags=$4
   step=$((step + 1))
@@ -54,5 +63,10 @@ build kubectl kubernetes k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
 build etcd etcd go.etcd.io/etcd/server/v3 "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
 build etcdctl etcd go.etcd.io/etcd/etcdctl/v3 "-s -w"
 build kwok kwok sigs.k8s.io/kwok/cmd/kwok "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
+if [[ -n $node ]]; then
+  build kubelet kubernetes k8s.io/kubernetes/cmd/kubelet "$k8s_ldflags"
+  build kubeadm kubernetes k8s.io/kubernetes/cmd/kubeadm "$k8s_ldflags"
+  build kube-proxy kubernetes k8s.io/kubernetes/cmd/kube-proxy "$k8s_ldflags"
+fi
 
 echo "$bin"
