@@ -12,6 +12,10 @@ pub struct UpArgs {
     /// builds offline; an image with no default CNI gets ckslab's bridge network)
     #[arg(long, env = "CKSLAB_KIND_NODE_IMAGE", value_name = "IMAGE")]
     node_image: Option<String>,
+    /// kind only: images of this machine's Docker engine to load onto the nodes (repeat, or
+    /// CKSLAB_KIND_LOAD_IMAGES separated by spaces or commas): for labs without a registry
+    #[arg(long = "load-image", value_name = "IMAGE")]
+    load_images: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -33,7 +37,9 @@ pub struct SupervisorArgs {
 pub async fn up(context: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
     let lab = match context.backend_kind().await {
         crate::backend::BackendKind::Kind => {
-            let kind = crate::backend::kind::KindBackend::new(&context.home).with_node_image(args.node_image);
+            let kind = crate::backend::kind::KindBackend::new(&context.home)
+                .with_node_image(args.node_image)
+                .with_load_images(args.load_images);
             crate::lab::Lab::new(std::sync::Arc::new(kind), &context.home)
         }
         crate::backend::BackendKind::Local => context.lab().await,

@@ -133,6 +133,18 @@ impl KindBackend {
         Ok(())
     }
 
+    /// `kind load docker-image` for the images asked for; one missing from the engine is an
+    /// error that names it (a lab without its images only fails later, less clearly).
+    pub(super) async fn load_images(&self, progress: &dyn Progress) -> Result<()> {
+        if self.load_images.is_empty() {
+            return Ok(());
+        }
+        progress.step(&format!("loading {} onto the nodes", self.load_images.join(", ")));
+        let mut args = Self::docker_args(&["load", "docker-image", "--name", CLUSTER_NAME]);
+        args.extend(self.load_images.iter().cloned());
+        self.run_ok(&self.kind, &args, None).await.map(|_| ())
+    }
+
     /// Every node Ready and every kube-system pod Ready (CoreDNS needs the pod network).
     pub(super) async fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let client = self.client().await?;

@@ -33,6 +33,9 @@ pub struct KindBackend {
     dir: PathBuf,
     /// `--node-image` / `CKSLAB_KIND_NODE_IMAGE`; `None` keeps the pinned upstream image.
     node_image: Option<String>,
+    /// Images from the local engine to put on the nodes after create (`--load-image`,
+    /// `CKSLAB_KIND_LOAD_IMAGES`): offline labs, CI's stand-ins.
+    load_images: Vec<String>,
     backups: PathBuf,
     docker: PathBuf,
     kind: PathBuf,
@@ -49,6 +52,12 @@ impl KindBackend {
         KindBackend {
             dir: data_dir.join("kind"),
             node_image: std::env::var("CKSLAB_KIND_NODE_IMAGE").ok().filter(|s| !s.is_empty()),
+            load_images: std::env::var("CKSLAB_KIND_LOAD_IMAGES")
+                .unwrap_or_default()
+                .split([',', ' ', '\n'])
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
             backups: data_dir.join("backups"),
             docker,
             kind,
@@ -60,6 +69,14 @@ impl KindBackend {
     pub fn with_node_image(mut self, image: Option<String>) -> Self {
         if image.is_some() {
             self.node_image = image;
+        }
+        self
+    }
+
+    /// Also loads these images from the local engine onto the nodes when creating the cluster.
+    pub fn with_load_images(mut self, images: Vec<String>) -> Self {
+        if !images.is_empty() {
+            self.load_images = images;
         }
         self
     }
@@ -308,6 +325,7 @@ impl Backend for KindBackend {
         if own_cni {
             self.install_pod_network(progress).await?;
         }
+        self.load_images(progress).await?;
         progress.step("waiting for both nodes and kube-system to be Ready");
         self.wait_ready(std::time::Duration::from_secs(180)).await?;
         let found = self.probe_capabilities(own_cni).await;
