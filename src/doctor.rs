@@ -42,7 +42,7 @@ pub async fn examine() -> Vec<Finding> {
             fix: (!engine)
                 .then(|| "install and start Docker for the kind backend; the local backend works without it".into()),
         },
-        tool("kind", "go install sigs.k8s.io/kind@v0.30.0 (kind backend only)"),
+        tool("kind", "go install sigs.k8s.io/kind@v0.33.0, or scripts/build-kind-node.sh (kind backend only)"),
         tool("bwrap", "apt-get install bubblewrap (local backend)"),
     ];
     let dir = bin_dir();
@@ -67,6 +67,10 @@ pub async fn examine() -> Vec<Finding> {
         fix: Some(format!("add {} to PATH, or install kubectl", dir.display()))
             .filter(|_| on_path("kubectl").is_none()),
     });
+    if engine {
+        findings.push(privileged_containers().await);
+    }
+    findings.push(kind_network_policy());
     let apparmor = Path::new("/sys/module/apparmor").exists();
     findings.push(Finding {
         ok: apparmor,
@@ -75,4 +79,80 @@ pub async fn examine() -> Vec<Finding> {
         fix: (!apparmor).then(|| "use a Linux host with AppArmor enabled for the AppArmor scenarios".into()),
     });
     findings
+}
+
+/// Capabilities the kernel knows that this process's bounding set lacks (e.g. CAP_SYS_RESOURCE
+/// in some VMs and CI sandboxes).
+pub fn missing_bounding_caps(status: &str, last_cap: u32) -> Vec<u32> {
+    let Some(hex) = status.lines().find_map(|l| l.strip_prefix("CapBnd:")) else { return Vec::new() };
+    let Ok(bits) = u64::from_str_radix(hex.trim(), 16) else { return Vec::new() };
+    (0..=last_cap.min(63)).filter(|bit| bits & (1 << bit) == 0).collect()
+}
+
+/// kind nodes are privileged containers. Docker before 23 grants a privileged container every
+/// capability the kernel knows, so where the bounding set is short runc fails with "unable
+/// to apply caps: operation not permitted".
+async fn privileged_containers() -> Finding {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let last_cap =
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40);
+    let missing = missing_bounding_caps(&status, last_cap);
+    let name = "privileged containers (kind nodes)".to_string();
+    let image = std::env::var("CKSLAB_KIND_NODE_IMAGE").unwrap_or_else(|_| "ckslab/kind-node:v1.34.4".into());
+    let probe = tokio::process::Command::new("docker")
+        .args(["run", "--rm", "--privileged", "--entrypoint", "true", &image])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), probe).await;
+    let (ok, detail) = match out {
+        Ok(Ok(out)) if out.status.success() => (true, format!("a privileged container starts ({image})")),
+        Ok(Ok(out)) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if stderr.contains("No such image") || stderr.contains("Unable to find image") {
+                (true, format!("not tried: no local image {image} to try it with"))
+            } else {
+                (false, format!("`docker run --privileged` fails: {}", stderr.trim().lines().last().unwrap_or("")))
+            }
+        }
+        _ => (false, "`docker run --privileged` did not finish within 30s".into()),
+    };
+    let fix = (!ok).then(|| {
+        if missing.is_empty() {
+            "check the engine's log (journalctl -u docker) for why runc refuses".to_string()
+        } else {
+            format!(
+                "this host's capability bounding set lacks capabilities {missing:?} that Docker grants privileged containers: use Docker 23 or newer (it grants only the bounding set), or run dockerd with a runtime that drops them (scripts/docker-engine.sh does, for tests)"
+            )
+        }
+    });
+    Finding { ok, name, detail, fix }
+}
+
+/// Whether NetworkPolicy is enforced on the kind cluster, and why not.
+fn kind_network_policy() -> Finding {
+    use crate::backend::{Backend, Capability};
+    let kind = crate::backend::kind::KindBackend::new(&crate::backend::data_dir());
+    let enforced = kind.capabilities().contains(&Capability::NetworkPolicy);
+    Finding {
+        ok: enforced,
+        name: "NetworkPolicy on kind".into(),
+        detail: if enforced {
+            "enforced (kindnetd, or kube-router on ckslab's offline image)".into()
+        } else {
+            "not enforced: the bridge network of ckslab's offline node image does not enforce NetworkPolicy and no kube-router image was found; network-policy checks still grade the policies as data".into()
+        },
+        fix: (!enforced).then(|| "scripts/kind-netpol.sh builds the kube-router image; `ckslab down && ckslab up --backend kind` then deploys it".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_short_bounding_set_is_found() {
+        let full = "Name:\tx\nCapBnd:\t000001ffffffffff\n";
+        assert!(super::missing_bounding_caps(full, 40).is_empty());
+        // CAP_SYS_RESOURCE is 24.
+        let short = "CapBnd:\t000001fffeffffff\n";
+        assert_eq!(super::missing_bounding_caps(short, 40), vec![24]);
+    }
 }

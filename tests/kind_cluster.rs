@@ -95,6 +95,8 @@ fn lab_end_to_end() -> Result<(), Failed> {
         expect(&ckslab(home, &["reset", scenario]), 0, "reset")?;
         expect(&ckslab(home, &["grade", scenario]), 1, "grade after reset")?;
 
+        network_policy_denies(home)?;
+
         let shell = ckslab(home, &["node-shell", "--", "ls", "/etc/kubernetes/manifests"]);
         expect(&shell, 0, "node-shell")?;
         assert!(text(&shell).contains("kube-apiserver.yaml"), "{}", text(&shell));
@@ -135,5 +137,76 @@ fn killed_up_then_down() -> Result<(), Failed> {
     expect(&down, 0, "down after a killed up")?;
     let left = leftovers();
     assert!(left.is_empty(), "down after a killed up left {left:?}");
+    Ok(())
+}
+
+fn kubectl(home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut command = assert_cmd::Command::new(ckslab::step::kubectl_program());
+    command.env("KUBECONFIG", home.join("kind/kubeconfig")).args(args).timeout(Duration::from_secs(120));
+    if let Some(text) = stdin {
+        command.write_stdin(text.to_string());
+    }
+    command.output().unwrap()
+}
+
+/// The cluster says it enforces NetworkPolicy only if it does: a client on the other node
+/// reaches a server until a deny-all ingress policy selects the server, then it cannot.
+fn network_policy_denies(home: &Path) -> Result<(), Failed> {
+    let pods = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: netpol-proof}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: server, namespace: netpol-proof, labels: {app: server}}
+spec:
+  nodeName: ckslab-worker
+  containers: [{name: web, image: "nginx:1.27", imagePullPolicy: IfNotPresent, ports: [{containerPort: 80}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: netpol-proof}
+spec:
+  nodeName: ckslab-control-plane
+  tolerations: [{operator: Exists}]
+  containers: [{name: c, image: "busybox:1.36", imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}]
+"#;
+    let out = kubectl(home, &["apply", "-f", "-"], Some(pods));
+    expect(&out, 0, "applying the netpol proof pods")?;
+    let out = kubectl(
+        home,
+        &["-n", "netpol-proof", "wait", "--for=condition=Ready", "pod/server", "pod/client", "--timeout=90s"],
+        None,
+    );
+    expect(&out, 0, "netpol proof pods Ready")?;
+    let ip = kubectl(home, &["-n", "netpol-proof", "get", "pod", "server", "-o", "jsonpath={.status.podIP}"], None);
+    let ip = String::from_utf8_lossy(&ip.stdout).trim().to_string();
+    let url = format!("http://{ip}/");
+    let fetch = || {
+        kubectl(home, &["-n", "netpol-proof", "exec", "client", "--", "wget", "-q", "-O", "-", "-T", "3", &url], None)
+    };
+    let open = fetch();
+    expect(&open, 0, "a cross-node request before any policy")?;
+    let deny = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: netpol-proof}\nspec: {podSelector: {}, policyTypes: [Ingress]}\n";
+    expect(&kubectl(home, &["apply", "-f", "-"], Some(deny)), 0, "the deny-all policy")?;
+    // The firewall applies a policy within seconds; the request must then fail.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let denied = loop {
+        if !fetch().status.success() {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let _ = kubectl(home, &["delete", "namespace", "netpol-proof", "--wait=false"], None);
+    let capabilities: Vec<String> = std::fs::read_to_string(home.join("kind/capabilities.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let claimed = capabilities.iter().any(|c| c == "network-policy");
+    assert_eq!(claimed, denied, "the cluster claims network-policy: {claimed}; a denied request failed: {denied}");
     Ok(())
 }

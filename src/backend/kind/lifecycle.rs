@@ -10,6 +10,12 @@ use super::network::{self, NodeNet};
 use super::{CLUSTER_NAME, DOCKER_NETWORK, ExecOutput, KindBackend, OFFLINE_IMAGE_PREFIX, base_capabilities, crictl};
 use crate::backend::{Backend, BackendError, Capabilities, Capability, Progress, Result};
 
+/// kube-router with only its firewall: NetworkPolicy over iptables and ipset, which this
+/// kind of kernel supports (kindnetd's nfqueue enforcement needs nft `queue`, which some lack).
+/// scripts/kind-netpol.sh builds the image offline.
+pub const NETPOL_IMAGE: &str = "ckslab/kube-router:v2.1.0";
+const NETPOL_MANIFEST: &str = include_str!("../../../kind-configs/kube-router-netpol.yaml");
+
 /// Where kind's node image keeps the default CNI manifest (kindnetd); ckslab's offline image
 /// has none, since kindnetd's image cannot be had offline.
 const DEFAULT_CNI_MANIFEST: &str = "/kind/manifests/default-cni.yaml";
@@ -145,6 +151,27 @@ impl KindBackend {
         self.run_ok(&self.kind, &args, None).await.map(|_| ())
     }
 
+    /// Deploys kube-router's NetworkPolicy firewall when its image is in the engine; says
+    /// whether it did. Its pods are kube-system pods, so `wait_ready` waits for them.
+    pub(super) async fn install_network_policy(&self, progress: &dyn Progress) -> Result<bool> {
+        let present = self.run(&self.docker, &Self::docker_args(&["image", "inspect", NETPOL_IMAGE]), None).await?;
+        if present.code != 0 {
+            progress.step(&format!(
+                "no {NETPOL_IMAGE} in the engine: NetworkPolicy will not be enforced (scripts/kind-netpol.sh builds it)"
+            ));
+            return Ok(false);
+        }
+        progress.step("deploying kube-router's NetworkPolicy firewall");
+        self.run_ok(
+            &self.kind,
+            &Self::docker_args(&["load", "docker-image", "--name", CLUSTER_NAME, NETPOL_IMAGE]),
+            None,
+        )
+        .await?;
+        crate::step::apply_yaml(self, NETPOL_MANIFEST).await.map_err(BackendError::Other)?;
+        Ok(true)
+    }
+
     /// Every node Ready and every kube-system pod Ready (CoreDNS needs the pod network).
     pub(super) async fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let client = self.client().await?;
@@ -198,11 +225,11 @@ impl KindBackend {
         }
     }
 
-    /// What this cluster can really do. NetworkPolicy only with kindnetd (the bridge does not
-    /// enforce it); a sandbox only where containerd has a runsc handler and runsc exists.
-    pub(super) async fn probe_capabilities(&self, own_cni: bool) -> Capabilities {
+    /// What this cluster can really do. NetworkPolicy only with kindnetd or kube-router (the
+    /// bridge alone does not enforce it; tests/kind_cluster.rs proves a denied connection fails); a sandbox only where containerd has a runsc handler and runsc exists.
+    pub(super) async fn probe_capabilities(&self, own_cni: bool, netpol: bool) -> Capabilities {
         let mut found = base_capabilities();
-        if !own_cni {
+        if !own_cni || netpol {
             found.insert(Capability::NetworkPolicy);
         }
         let node = self.control_plane();

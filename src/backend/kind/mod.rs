@@ -322,13 +322,15 @@ impl Backend for KindBackend {
         if out.code != 0 {
             return Err(self.create_failed(&out, progress).await);
         }
+        let mut netpol = false;
         if own_cni {
             self.install_pod_network(progress).await?;
+            netpol = self.install_network_policy(progress).await?;
         }
         self.load_images(progress).await?;
         progress.step("waiting for both nodes and kube-system to be Ready");
         self.wait_ready(std::time::Duration::from_secs(180)).await?;
-        let found = self.probe_capabilities(own_cni).await;
+        let found = self.probe_capabilities(own_cni, netpol).await;
         let text = serde_json::to_string(&found).expect("capabilities serialize");
         std::fs::write(self.dir.join(CAPABILITIES_FILE), text)
             .map_err(|e| BackendError::io("recording the cluster's capabilities", e))?;
