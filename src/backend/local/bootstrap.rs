@@ -9,8 +9,9 @@ use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::Api;
 use kube::api::PostParams;
 
-use super::paths::{CONTROL_PLANE, K8S_VERSION, NODES};
+use super::paths::{CONTROL_PLANE, NODES};
 use crate::backend::{BackendError, Result};
+use crate::tools::KUBERNETES_VERSION;
 
 pub async fn client_from(kubeconfig: &Path) -> Result<kube::Client> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)
@@ -84,7 +85,7 @@ pub fn node_object(name: &str) -> Node {
                 "containerRuntimeVersion": "containerd://2.1.4",
                 "kernelVersion": "",
                 "kubeProxyVersion": "",
-                "kubeletVersion": K8S_VERSION,
+                "kubeletVersion": KUBERNETES_VERSION,
                 "machineID": "",
                 "operatingSystem": "linux",
                 "osImage": "ckslab local (kwok)",

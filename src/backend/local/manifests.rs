@@ -9,8 +9,9 @@
 //! `--endpoint-reconciler-type=none` because the `kubernetes` Endpoints may not hold a loopback
 //! address (the reconciler would log an error every 10 s).
 
-use super::paths::{CONTROL_PLANE, K8S_VERSION};
+use super::paths::CONTROL_PLANE;
 use super::pki::NodeFile;
+use crate::tools::KUBERNETES_VERSION;
 
 fn probe(kind: &str, path: &str, scheme: &str, failure: u32, initial_delay: bool) -> String {
     let delay = if initial_delay { "      initialDelaySeconds: 10\n" } else { "" };
@@ -206,7 +207,7 @@ pub fn kube_apiserver() -> String {
         name: "kube-apiserver",
         annotations: "  annotations:\n    kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint: 127.0.0.1:6443\n",
         flags: &flags,
-        image: &format!("registry.k8s.io/kube-apiserver:{K8S_VERSION}"),
+        image: &format!("registry.k8s.io/kube-apiserver:{KUBERNETES_VERSION}"),
         probes: &probes,
         port: 6443,
         cpu: "250m",
@@ -266,7 +267,7 @@ pub fn kube_controller_manager() -> String {
         name: "kube-controller-manager",
         annotations: "",
         flags: &flags,
-        image: &format!("registry.k8s.io/kube-controller-manager:{K8S_VERSION}"),
+        image: &format!("registry.k8s.io/kube-controller-manager:{KUBERNETES_VERSION}"),
         probes: &probes,
         port: 10257,
         cpu: "200m",
@@ -300,7 +301,7 @@ pub fn kube_scheduler() -> String {
         name: "kube-scheduler",
         annotations: "",
         flags: &flags,
-        image: &format!("registry.k8s.io/kube-scheduler:{K8S_VERSION}"),
+        image: &format!("registry.k8s.io/kube-scheduler:{KUBERNETES_VERSION}"),
         probes: &probes,
         port: 10259,
         cpu: "100m",

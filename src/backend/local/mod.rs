@@ -101,7 +101,7 @@ impl LocalBackend {
         let root = self.paths.node_root(node);
         let shell = if Path::new("/bin/bash").exists() { "/bin/bash" } else { "/bin/sh" };
         let mut cmd = std::process::Command::new(paths::bwrap_path().unwrap_or_else(|_| PathBuf::from("bwrap")));
-        cmd.args(bwrap::node_args(&paths::bin_dir(), &root, node)).arg("--").arg(shell);
+        cmd.args(bwrap::node_args(&crate::tools::bin_dir(), &root, node)).arg("--").arg(shell);
         match command {
             Some(line) => cmd.args(["-c", line]),
             None => cmd.arg("-i"),
