@@ -69,11 +69,7 @@ pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> 
     let mut cases = Vec::new();
     let missing = missing_capabilities(scenario, lab.backend.as_ref());
     if !missing.is_empty() {
-        let detail = format!(
-            "the {} backend lacks {}",
-            lab.backend.name(),
-            missing.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
-        );
+        let detail = crate::backend::lacks_message(lab.backend.name(), &missing);
         cases.push(Case { name: "runs on this backend".into(), ok: false, detail, skipped: true, millis: 0 });
         return ScenarioResult { scenario: scenario.id.clone(), cases };
     }

@@ -575,7 +575,9 @@ async fn start_check_solve_check_records_history() {
     // Not runnable here.
     let blocked = h.send(post("/scenarios/needs-apparmor/start", &h.token())).await;
     assert_eq!(blocked.status(), StatusCode::CONFLICT);
-    assert!(text(blocked).await.contains("apparmor"));
+    let blocked = text(blocked).await;
+    assert!(blocked.contains("apparmor"));
+    assert!(blocked.contains("the fake backend lacks apparmor"), "the one wording: {blocked}");
 
     let (_, job) = h.post_ok("/scenarios/demo-file/start").await;
     assert_eq!(job["kind"], "start");

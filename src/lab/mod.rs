@@ -12,14 +12,12 @@ pub mod encryption;
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::{Backend, Capability, Progress, SharedBackend};
+use crate::backend::{Backend, CONTROL_PLANE_COMPONENTS, Capability, Progress, SharedBackend};
 use crate::check::Verdict;
 use crate::grade::{self, Report};
 use crate::scenario::{Rendered, Scenario};
 use crate::staticpod::manifest_path;
 use crate::step::{self, StepError};
-
-pub const COMPONENTS: [&str; 4] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
@@ -27,7 +25,7 @@ pub enum LabError {
     Backend(#[from] crate::backend::BackendError),
     #[error(transparent)]
     Step(#[from] StepError),
-    #[error("{scenario} needs {} which the {backend} backend does not offer{}", .missing.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "), if *.backend == "local" { "; use the kind backend (Docker) for it" } else { "" })]
+    #[error("{scenario} cannot run here: {}{}", crate::backend::lacks_message(backend, missing), if *.backend == "local" { "; use the kind backend (Docker) for it" } else { "" })]
     Unsupported { scenario: String, backend: &'static str, missing: Vec<Capability> },
     #[error(transparent)]
     Decrypt(#[from] encryption::DecryptError),
@@ -81,7 +79,7 @@ impl Lab {
         }
         std::fs::create_dir_all(&dir).map_err(|e| LabError::Other(format!("creating {}: {e}", dir.display())))?;
         let node = self.backend.control_plane();
-        for component in COMPONENTS {
+        for component in CONTROL_PLANE_COMPONENTS {
             if let Some(bytes) = self.backend.read_file(&node, &manifest_path(component)).await? {
                 std::fs::write(dir.join(format!("{component}.yaml")), bytes)
                     .map_err(|e| LabError::Other(format!("writing the baseline: {e}")))?;
@@ -98,7 +96,9 @@ impl Lab {
         }
         let node = self.backend.control_plane();
         // etcd first: the API server needs it.
-        for component in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+        let mut order = CONTROL_PLANE_COMPONENTS;
+        order.sort_by_key(|c| *c != "etcd");
+        for component in order {
             let Ok(baseline) = std::fs::read(dir.join(format!("{component}.yaml"))) else { continue };
             let current = self.backend.read_file(&node, &manifest_path(component)).await?;
             if current.as_deref() == Some(baseline.as_slice()) {
@@ -147,7 +147,8 @@ impl Lab {
         }
     }
 
-    fn require(&self, scenario: &Scenario) -> Result<(), LabError> {
+    /// An error when this backend lacks what `scenario` needs.
+    pub fn require(&self, scenario: &Scenario) -> Result<(), LabError> {
         let missing = missing_capabilities(scenario, self.backend.as_ref());
         if missing.is_empty() {
             Ok(())
@@ -222,5 +223,24 @@ impl Lab {
 
     pub async fn grade(&self, rendered: &Rendered, on_verdict: impl FnMut(&Verdict)) -> Report {
         grade::grade(&rendered.scenario, self.backend.as_ref(), on_verdict).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsupported_scenario_says_what_the_backend_lacks_and_where_to_go() {
+        let err = LabError::Unsupported {
+            scenario: "apparmor-profile".into(),
+            backend: "local",
+            missing: vec![Capability::Apparmor, Capability::PodExec],
+        };
+        assert_eq!(
+            err.to_string(),
+            "apparmor-profile cannot run here: the local backend lacks apparmor, pod-exec; \
+             use the kind backend (Docker) for it"
+        );
     }
 }

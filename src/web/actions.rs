@@ -11,7 +11,6 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::state::{AppState, ClusterView, JobView};
 use crate::doctor;
-use crate::lab::missing_capabilities;
 use crate::scenario::Rendered;
 
 type Accepted = Result<(StatusCode, Json<JobView>), ApiError>;
@@ -47,17 +46,7 @@ fn rendered(state: &AppState, id: &str) -> Result<Arc<Rendered>, ApiError> {
 }
 
 fn require_runnable(state: &AppState, rendered: &Rendered) -> Result<(), ApiError> {
-    let missing = missing_capabilities(&rendered.scenario, state.lab.backend.as_ref());
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
-    Err(ApiError::Conflict(format!(
-        "{} needs {} which the {} backend does not offer",
-        rendered.scenario.id,
-        names.join(", "),
-        state.lab.backend.name()
-    )))
+    state.lab.require(&rendered.scenario).map_err(|e| ApiError::Conflict(e.to_string()))
 }
 
 /// Start: the scenario's starting state (reset, setup, break); the hint ladder starts again.

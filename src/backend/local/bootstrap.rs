@@ -1,7 +1,6 @@
 //! The API objects `kubeadm init`/`join` and the kubelets would have created: the
 //! `kubeadm:cluster-admins` binding and the two Node objects (which kwok then keeps Ready).
 
-use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, ServiceAccount};
@@ -12,15 +11,6 @@ use kube::api::PostParams;
 use super::paths::{CONTROL_PLANE, NODES};
 use crate::backend::{BackendError, Result};
 use crate::tools::KUBERNETES_VERSION;
-
-pub async fn client_from(kubeconfig: &Path) -> Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)
-        .map_err(|e| BackendError::Other(format!("kubeconfig {}: {e}", kubeconfig.display())))?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-        .await
-        .map_err(|e| BackendError::Other(format!("kubeconfig {}: {e}", kubeconfig.display())))?;
-    Ok(kube::Client::try_from(config)?)
-}
 
 async fn create_if_missing<K>(api: &Api<K>, obj: &K) -> Result<()>
 where

@@ -26,7 +26,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine;
 
 use self::paths::{CONTROL_PLANE, ClusterPaths, NODES, WORKER};
 use self::pki::NodeFile;
@@ -391,6 +390,11 @@ impl Backend for LocalBackend {
         self.node_shell(node, command)
     }
 
+    /// The supervisor looks at the manifests every 300 ms.
+    fn manifest_restart_window(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+
     fn capabilities(&self) -> Capabilities {
         [
             Capability::Api,
@@ -426,7 +430,7 @@ impl Backend for LocalBackend {
                     self.down_components_report()
                 )));
             }
-            let admin = bootstrap::client_from(&self.super_admin_kubeconfig()).await?;
+            let admin = crate::backend::client_from_kubeconfig(&self.super_admin_kubeconfig(), "local").await?;
             bootstrap::ensure_objects(&admin).await?;
             progress.step("the local cluster is ready");
             return Ok(());
@@ -457,7 +461,7 @@ impl Backend for LocalBackend {
         progress.step("starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok");
         let supervisor = self.spawn_supervisor()?;
         progress.step("waiting for the API server to be ready");
-        let admin = bootstrap::client_from(&self.super_admin_kubeconfig()).await?;
+        let admin = crate::backend::client_from_kubeconfig(&self.super_admin_kubeconfig(), "local").await?;
         self.wait_ready(&admin, supervisor).await?;
         progress.step("registering the nodes");
         bootstrap::ensure_objects(&admin).await?;
@@ -527,7 +531,7 @@ impl Backend for LocalBackend {
             return Err(BackendError::NoCluster { backend: "local".into() });
         }
         let path = self.kubeconfig_path();
-        self.clients.get_or_build(&path, || bootstrap::client_from(&path)).await
+        self.clients.get_or_build(&path, || crate::backend::client_from_kubeconfig(&path, "local")).await
     }
 
     fn nodes(&self) -> Vec<String> {
@@ -648,13 +652,7 @@ impl Backend for LocalBackend {
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .map_err(|e| BackendError::Other(format!("etcdctl printed something that is not JSON: {e}")))?;
-        let Some(value) = json["kvs"].get(0).and_then(|kv| kv["value"].as_str()) else { return Ok(None) };
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(value)
-            .map_err(|e| BackendError::Other(format!("etcdctl value is not base64: {e}")))?;
-        Ok(Some(bytes))
+        crate::backend::parse_etcdctl_json(&out.stdout)
     }
 
     async fn component_logs(&self, component: &str, lines: usize) -> Result<String> {
