@@ -194,6 +194,10 @@ pub trait Backend: Send + Sync {
     /// Delete the cluster. Only ever a cluster this backend created.
     async fn down(&self, progress: &dyn Progress) -> Result<()>;
     async fn status(&self) -> Result<ClusterStatus>;
+    /// Whether the lab cluster exists (a grade made without one is no attempt).
+    async fn has_cluster(&self) -> bool {
+        self.status().await.is_ok_and(|s| s.exists)
+    }
 
     /// The kubeconfig a learner (and kubectl) uses to reach the cluster.
     fn kubeconfig_path(&self) -> PathBuf;

@@ -8,6 +8,7 @@
 //! first undoes that one the way its own reset does, so moving on never inherits the last
 //! scenario's state (an API server flag, encrypted data, a namespace).
 
+pub mod attempt;
 pub mod encryption;
 
 use std::path::{Path, PathBuf};

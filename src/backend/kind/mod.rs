@@ -337,6 +337,10 @@ impl Backend for KindBackend {
         })
     }
 
+    async fn has_cluster(&self) -> bool {
+        self.created_by_us() && self.cluster_exists().await.unwrap_or(false)
+    }
+
     fn kubeconfig_path(&self) -> PathBuf {
         self.dir.join("kubeconfig")
     }

@@ -390,6 +390,10 @@ impl Backend for LocalBackend {
         self.node_shell(node, command)
     }
 
+    async fn has_cluster(&self) -> bool {
+        self.exists()
+    }
+
     /// The supervisor looks at the manifests every 300 ms.
     fn manifest_restart_window(&self) -> Duration {
         Duration::from_secs(5)
