@@ -51,7 +51,7 @@ fn summary(report: &Report) -> String {
         .join("; ")
 }
 
-/// From a fresh start (reset, setup, break), apply `steps` and grade.
+/// From the starting point (undo, setup, break), apply `steps` and grade.
 async fn attempt(
     lab: &Lab,
     rendered: &Rendered,
@@ -59,7 +59,7 @@ async fn attempt(
     phase: &str,
     progress: &dyn Progress,
 ) -> Result<Report, String> {
-    lab.start(rendered, progress).await.map_err(|e| format!("starting the scenario: {e}"))?;
+    lab.reset(rendered, progress).await.map_err(|e| format!("starting the scenario: {e}"))?;
     crate::step::run_steps(phase, steps, rendered, lab.backend.as_ref(), progress).await.map_err(|e| e.to_string())?;
     Ok(lab.grade(rendered, |_| {}).await)
 }
@@ -151,7 +151,7 @@ pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> 
     }
 
     // Leave the cluster as it was found.
-    if let Err(e) = lab.reset(rendered, progress).await {
+    if let Err(e) = lab.undo(rendered, progress).await {
         cases.push(Case {
             name: "reset afterwards".into(),
             ok: false,
@@ -220,7 +220,7 @@ pub async fn chain(lab: &Lab, order: &[Rendered], progress: &dyn Progress) -> Sc
             let name = format!("wrong attempts: {id} starts after {previous}");
             progress.step(&format!("chain: {id} ({}) after {previous}", wrong.name));
             let outcome = async {
-                lab.start(rendered, progress).await.map_err(|e| format!("starting: {e}"))?;
+                lab.reset(rendered, progress).await.map_err(|e| format!("starting: {e}"))?;
                 let phase = format!("wrong attempt {}", wrong.name);
                 crate::step::run_steps(&phase, &wrong.steps, rendered, lab.backend.as_ref(), progress)
                     .await
@@ -240,7 +240,7 @@ pub async fn chain(lab: &Lab, order: &[Rendered], progress: &dyn Progress) -> Sc
     }
     // The last one goes the way any scenario goes when the next starts.
     if let Some(last) = lab.active()
-        && let Err(e) = lab.reset(&last, progress).await
+        && let Err(e) = lab.undo(&last, progress).await
     {
         cases.push(Case {
             name: "reset afterwards".into(),
@@ -254,7 +254,7 @@ pub async fn chain(lab: &Lab, order: &[Rendered], progress: &dyn Progress) -> Sc
 }
 
 async fn solve_and_grade(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> Result<Report, String> {
-    lab.start(rendered, progress).await.map_err(|e| format!("starting: {e}"))?;
+    lab.reset(rendered, progress).await.map_err(|e| format!("starting: {e}"))?;
     lab.solve(rendered, 0, progress).await.map_err(|e| format!("solving: {e}"))?;
     Ok(lab.grade(rendered, |_| {}).await)
 }

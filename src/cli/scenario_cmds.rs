@@ -59,7 +59,7 @@ pub async fn start(context: &Context, args: StartArgs) -> anyhow::Result<ExitCod
     let rendered = context.rendered(&args.id)?;
     let lab = context.lab().await;
     let spinner = Spinner::new(&format!("starting {}", args.id));
-    lab.start(&rendered, &spinner).await?;
+    lab.reset(&rendered, &spinner).await?;
     spinner.finish("scenario ready");
     if let Ok(history) = crate::history::History::open(&context.home) {
         let _ = history.record_start(&args.id);
@@ -74,7 +74,7 @@ pub async fn reset(context: &Context, args: ResetArgs) -> anyhow::Result<ExitCod
     let rendered = context.rendered(&args.id)?;
     let lab = context.lab().await;
     let spinner = Spinner::new(&format!("resetting {}", args.id));
-    lab.start(&rendered, &spinner).await?;
+    lab.reset(&rendered, &spinner).await?;
     spinner.finish("scenario is back at its starting point");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,12 +1,14 @@
-//! The lab: what the CLI and the web UI both do with a scenario on a cluster (start, reset,
-//! solve, grade), over any backend.
+//! The lab: what the CLI and the web UI both do with a scenario on a cluster (reset to its
+//! starting point, undo, solve, grade), over any backend.
 //!
-//! Reset restores the control-plane manifests recorded when the cluster came up (the
-//! baseline), then runs the scenario's cleanup steps: seconds, not a new cluster.
+//! Undo restores the control-plane manifests recorded when the cluster came up (the
+//! baseline), then runs the scenario's cleanup steps: seconds, not a new cluster. Reset is
+//! undo, then the scenario's setup and break: where the learner starts (`ckslab start` and
+//! `ckslab reset` both end there; a start also restarts the hint ladder).
 //!
-//! The lab remembers the scenario started last (as it was rendered). Starting another one
-//! first undoes that one the way its own reset does, so moving on never inherits the last
-//! scenario's state (an API server flag, encrypted data, a namespace).
+//! The lab remembers the scenario started last (as it was rendered). Resetting another one
+//! first undoes that one, so moving on never inherits the last scenario's state (an API server
+//! flag, encrypted data, a namespace).
 
 pub mod attempt;
 pub mod encryption;
@@ -158,8 +160,8 @@ impl Lab {
         }
     }
 
-    /// Puts the cluster back before a scenario: baseline manifests, then the scenario's cleanup.
-    pub async fn reset(&self, rendered: &Rendered, progress: &dyn Progress) -> Result<(), LabError> {
+    /// Undoes a scenario: baseline manifests, then the scenario's cleanup.
+    pub async fn undo(&self, rendered: &Rendered, progress: &dyn Progress) -> Result<(), LabError> {
         let cleanup = &rendered.scenario.cleanup;
         let backend = self.backend.as_ref();
         // Clean up first with the learner's configuration still in force: objects written
@@ -192,16 +194,16 @@ impl Lab {
         Ok(())
     }
 
-    /// Reset, then setup and break: the state the learner starts from.
-    /// When another scenario is active, it is undone first with its own reset.
-    pub async fn start(&self, rendered: &Rendered, progress: &dyn Progress) -> Result<(), LabError> {
+    /// Back to the scenario's starting point: undo, then setup and break.
+    /// When another scenario is active, it is undone first.
+    pub async fn reset(&self, rendered: &Rendered, progress: &dyn Progress) -> Result<(), LabError> {
         self.require(&rendered.scenario)?;
         if let Some(previous) = self.active().filter(|p| p.scenario.id != rendered.scenario.id) {
             progress.step(&format!("undoing {} first", previous.scenario.id));
-            self.reset(&previous, progress).await?;
+            self.undo(&previous, progress).await?;
             self.set_active(None)?;
         }
-        self.reset(rendered, progress).await?;
+        self.undo(rendered, progress).await?;
         // Recorded before setup: a setup that fails halfway is undone like a finished one.
         self.set_active(Some(rendered))?;
         let backend = self.backend.as_ref();

@@ -49,7 +49,7 @@ fn require_runnable(state: &AppState, rendered: &Rendered) -> Result<(), ApiErro
     state.lab.require(&rendered.scenario).map_err(|e| ApiError::Conflict(e.to_string()))
 }
 
-/// Start: the scenario's starting state (reset, setup, break); the hint ladder starts again.
+/// Start: the scenario's starting point (undo, setup, break); the hint ladder starts again.
 pub async fn start(State(state): State<AppState>, Path(id): Path<String>) -> Accepted {
     start_or_reset(state, id, true).await
 }
@@ -66,7 +66,7 @@ async fn start_or_reset(state: AppState, id: String, fresh: bool) -> Accepted {
     let guard = state.begin(kind, label, Some(id.clone()))?;
     let view = guard.view();
     tokio::spawn(async move {
-        let result = state.lab.start(&rendered, &guard).await.map_err(|e| e.to_string());
+        let result = state.lab.reset(&rendered, &guard).await.map_err(|e| e.to_string());
         if result.is_ok() {
             state.mark_started(&id);
             if fresh && let Err(e) = state.history().record_start(&id) {
