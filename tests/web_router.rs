@@ -201,7 +201,7 @@ checks:
       path: /etc/demo/slow.yaml
 hints:
   - Look at the file's mode.
-  - "chmod 600 and edit the file."
+  - "chmod 600 and edit the file. <script>alert('hint')</script>"
 solutions:
   - name: chmod-and-edit
     description: Write the file back, disabled, owner-only.
@@ -599,6 +599,8 @@ async fn start_check_solve_check_records_history() {
     assert_eq!(hints["revealed"], 2, "never past the last hint");
     let page = h.ok_page("/scenarios/demo-file").await;
     assert!(unescape(&page).contains("Look at the file's mode."));
+    assert!(!page.contains("<script>alert('hint')"), "hint HTML is escaped");
+    assert!(page.contains("&lt;script&gt;alert("), "the hint's markup shows as text");
 
     // Check: fails, results stream one by one.
     let events = h.check("/scenarios/demo-file/check").await;
