@@ -151,15 +151,7 @@ pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> 
     }
 
     // Leave the cluster as it was found.
-    if let Err(e) = lab.undo(rendered, progress).await {
-        cases.push(Case {
-            name: "reset afterwards".into(),
-            ok: false,
-            detail: e.to_string(),
-            skipped: false,
-            millis: 0,
-        });
-    }
+    cases.extend(undo_afterwards(lab, rendered, progress).await);
     ScenarioResult { scenario: scenario.id.clone(), cases }
 }
 
@@ -239,18 +231,16 @@ pub async fn chain(lab: &Lab, order: &[Rendered], progress: &dyn Progress) -> Sc
         }
     }
     // The last one goes the way any scenario goes when the next starts.
-    if let Some(last) = lab.active()
-        && let Err(e) = lab.undo(&last, progress).await
-    {
-        cases.push(Case {
-            name: "reset afterwards".into(),
-            ok: false,
-            detail: e.to_string(),
-            skipped: false,
-            millis: 0,
-        });
+    if let Some(last) = lab.active() {
+        cases.extend(undo_afterwards(lab, &last, progress).await);
     }
     ScenarioResult { scenario: "moving-on chain".into(), cases }
+}
+
+/// Undoes `rendered` after a proof; a failure is a failed case.
+async fn undo_afterwards(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> Option<Case> {
+    let e = lab.undo(rendered, progress).await.err()?;
+    Some(Case { name: "reset afterwards".into(), ok: false, detail: e.to_string(), skipped: false, millis: 0 })
 }
 
 async fn solve_and_grade(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> Result<Report, String> {

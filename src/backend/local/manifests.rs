@@ -13,6 +13,13 @@ use super::paths::CONTROL_PLANE;
 use super::pki::NodeFile;
 use crate::tools::KUBERNETES_VERSION;
 
+/// kubeadm's probes of the components that serve HTTPS health endpoints.
+fn https_probes() -> String {
+    probe("livenessProbe", "/livez", "HTTPS", 8, true)
+        + &probe("readinessProbe", "/readyz", "HTTPS", 3, false)
+        + &probe("startupProbe", "/livez", "HTTPS", 24, true)
+}
+
 fn probe(kind: &str, path: &str, scheme: &str, failure: u32, initial_delay: bool) -> String {
     let delay = if initial_delay { "      initialDelaySeconds: 10\n" } else { "" };
     let period = if kind == "readinessProbe" { 1 } else { 10 };
@@ -195,9 +202,7 @@ pub fn kube_apiserver() -> String {
         "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
         "--tls-private-key-file=/etc/kubernetes/pki/apiserver.key",
     ];
-    let probes = probe("livenessProbe", "/livez", "HTTPS", 8, true)
-        + &probe("readinessProbe", "/readyz", "HTTPS", 3, false)
-        + &probe("startupProbe", "/livez", "HTTPS", 24, true);
+    let probes = https_probes();
     let mounts = format!(
         "{CA_MOUNTS}    - mountPath: /etc/kubernetes/pki\n      name: k8s-certs\n      readOnly: true\n{USR_CA_MOUNTS}"
     );
@@ -289,9 +294,7 @@ pub fn kube_scheduler() -> String {
         "--leader-elect-renew-deadline=4s",
         "--leader-elect-retry-period=1s",
     ];
-    let probes = probe("livenessProbe", "/livez", "HTTPS", 8, true)
-        + &probe("readinessProbe", "/readyz", "HTTPS", 3, false)
-        + &probe("startupProbe", "/livez", "HTTPS", 24, true);
+    let probes = https_probes();
     let mounts = "    - mountPath: /etc/kubernetes/scheduler.conf
       name: kubeconfig
       readOnly: true
