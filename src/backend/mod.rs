@@ -116,6 +116,37 @@ pub enum BackendError {
     EtcdctlJson(#[source] serde_json::Error),
     #[error("etcdctl value is not base64: {0}")]
     EtcdctlBase64(#[source] base64::DecodeError),
+    #[error("the API server did not become healthy within {secs}s{detail}")]
+    NotHealthy {
+        secs: u64,
+        /// Empty, or a newline and what is down.
+        detail: String,
+    },
+    #[error("node paths must be absolute, got {}", .0.display())]
+    RelativeNodePath(PathBuf),
+    #[error("node path {} climbs above the node's /", .0.display())]
+    NodePathEscapes(PathBuf),
+    #[error("exec needs a command")]
+    EmptyCommand,
+    #[error("etcdctl get {key} failed: {stderr}")]
+    EtcdctlFailed { key: String, stderr: String },
+    #[error("no etcd container on the control-plane node")]
+    NoEtcdContainer,
+    #[error(
+        "port {port} on 127.0.0.1 is in use, and the local cluster needs it (6443, 2379-2381, 10257, 10259)\n  \
+             fix: stop what listens there (another ckslab cluster? `ckslab down`), e.g. find it with `ss -ltnp`"
+    )]
+    PortInUse { port: u16 },
+    #[error("{} exists but ckslab did not create it (no .ckslab-cluster marker); refusing to use it", .0.display())]
+    NotOursToUse(PathBuf),
+    #[error("{} has no .ckslab-cluster marker, so ckslab did not create it; not deleting it", .0.display())]
+    NotOursToDelete(PathBuf),
+    #[error("{what}: {source}")]
+    Pki {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -332,10 +363,7 @@ pub async fn wait_api_healthy(client: &kube::Client, timeout: std::time::Duratio
         match attempt {
             Ok(Ok(body)) if body.trim() == "ok" => return Ok(()),
             _ if tokio::time::Instant::now() >= deadline => {
-                return Err(BackendError::Other(format!(
-                    "the API server did not become healthy within {}s",
-                    timeout.as_secs()
-                )));
+                return Err(BackendError::NotHealthy { secs: timeout.as_secs(), detail: String::new() });
             }
             _ => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
         }
@@ -464,6 +492,23 @@ users:
         let kind = kind::KindBackend::new(home.path());
         assert_eq!(local.manifest_restart_window(), std::time::Duration::from_secs(5));
         assert_eq!(kind.manifest_restart_window(), std::time::Duration::from_secs(40));
+    }
+
+    #[test]
+    fn typed_errors_say_what_they_said_as_strings() {
+        let busy = BackendError::PortInUse { port: 6443 };
+        assert!(
+            busy.to_string().starts_with("port 6443 on 127.0.0.1 is in use, and the local cluster needs it"),
+            "{busy}"
+        );
+        assert!(busy.to_string().contains("\n  fix: stop what listens there"), "{busy}");
+        let slow = BackendError::NotHealthy { secs: 5, detail: "\netcd: down".into() };
+        assert_eq!(slow.to_string(), "the API server did not become healthy within 5s\netcd: down");
+        let pki = BackendError::Pki { what: "generating the PKI", source: anyhow::anyhow!("no entropy").into() };
+        assert_eq!(pki.to_string(), "generating the PKI: no entropy");
+        assert!(std::error::Error::source(&pki).is_some());
+        let etcd = BackendError::EtcdctlFailed { key: "/registry/x".into(), stderr: "deadline".into() };
+        assert_eq!(etcd.to_string(), "etcdctl get /registry/x failed: deadline");
     }
 
     #[test]

@@ -427,10 +427,7 @@ impl Backend for KindBackend {
     }
 
     async fn etcd_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let container = self
-            .component_container("etcd")
-            .await?
-            .ok_or_else(|| BackendError::Other("no etcd container on the control-plane node".into()))?;
+        let container = self.component_container("etcd").await?.ok_or(BackendError::NoEtcdContainer)?;
         let out = self
             .run_ok(
                 &self.docker,

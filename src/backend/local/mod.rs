@@ -226,14 +226,18 @@ impl LocalBackend {
         if partial.exists() {
             std::fs::remove_dir_all(&partial).map_err(|e| io("removing nodes.partial", e))?;
         }
-        let pki = pki::generate().map_err(|e| BackendError::Other(format!("generating the PKI: {e}")))?;
+        let pki = pki::generate().map_err(|e| BackendError::Pki { what: "generating the PKI", source: e.into() })?;
         let mut cp: Vec<NodeFile> = pki.files.clone();
-        cp.extend(kubeconfig::control_plane_files(&pki.ca).map_err(|e| BackendError::Other(e.to_string()))?);
+        cp.extend(
+            kubeconfig::control_plane_files(&pki.ca)
+                .map_err(|e| BackendError::Pki { what: "issuing the kubeconfig files", source: e.into() })?,
+        );
         cp.extend(manifests::control_plane_manifests());
         cp.extend(manifests::kubelet_files());
         let mut worker: Vec<NodeFile> = vec![
             NodeFile::new("/etc/kubernetes/pki/ca.crt", pki.ca.cert_pem.clone(), 0o644),
-            kubeconfig::worker_kubelet_conf(&pki.ca, WORKER).map_err(|e| BackendError::Other(e.to_string()))?,
+            kubeconfig::worker_kubelet_conf(&pki.ca, WORKER)
+                .map_err(|e| BackendError::Pki { what: "issuing the worker's kubelet.conf", source: e.into() })?,
         ];
         worker.extend(manifests::kubelet_files());
         for (node, files, dirs) in [
@@ -274,11 +278,10 @@ impl LocalBackend {
                 )));
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(BackendError::Other(format!(
-                    "the API server did not become healthy within {}s\n{}",
-                    API_TIMEOUT.as_secs(),
-                    self.down_components_report()
-                )));
+                return Err(BackendError::NotHealthy {
+                    secs: API_TIMEOUT.as_secs(),
+                    detail: format!("\n{}", self.down_components_report()),
+                });
             }
         }
     }
@@ -372,10 +375,7 @@ async fn check_ports() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     match busy() {
-        Some(port) => Err(BackendError::Other(format!(
-            "port {port} on 127.0.0.1 is in use, and the local cluster needs it (6443, 2379-2381, 10257, 10259)\n  \
-             fix: stop what listens there (another ckslab cluster? `ckslab down`), e.g. find it with `ss -ltnp`"
-        ))),
+        Some(port) => Err(BackendError::PortInUse { port }),
         None => Ok(()),
     }
 }
@@ -417,10 +417,7 @@ impl Backend for LocalBackend {
         if dir.exists() && !self.paths.marker().exists() {
             let empty = std::fs::read_dir(dir).map(|mut rd| rd.next().is_none()).unwrap_or(false);
             if !empty {
-                return Err(BackendError::Other(format!(
-                    "{} exists but ckslab did not create it (no .ckslab-cluster marker); refusing to use it",
-                    dir.display()
-                )));
+                return Err(BackendError::NotOursToUse(dir.to_path_buf()));
             }
         }
 
@@ -484,10 +481,7 @@ impl Backend for LocalBackend {
         progress.step("stopping the local control plane");
         self.stop_processes().await?;
         if !self.paths.marker().is_file() {
-            return Err(BackendError::Other(format!(
-                "{} has no .ckslab-cluster marker, so ckslab did not create it; not deleting it",
-                dir.display()
-            )));
+            return Err(BackendError::NotOursToDelete(dir.to_path_buf()));
         }
         progress.step(&format!("deleting {}", dir.display()));
         std::fs::remove_dir_all(dir).map_err(|e| BackendError::io(format!("deleting {}", dir.display()), e))?;
@@ -609,7 +603,7 @@ impl Backend for LocalBackend {
             return Err(BackendError::NoCluster { backend: "local".into() });
         }
         if argv.is_empty() {
-            return Err(BackendError::Other("exec needs a command".into()));
+            return Err(BackendError::EmptyCommand);
         }
         let bin_dir = paths::check_tools()?;
         let out = tokio::process::Command::new(paths::bwrap_path()?)
@@ -651,10 +645,10 @@ impl Backend for LocalBackend {
             .await
             .map_err(|e| BackendError::io("running etcdctl", e))?;
         if !out.status.success() {
-            return Err(BackendError::Other(format!(
-                "etcdctl get {key} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            return Err(BackendError::EtcdctlFailed {
+                key: key.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
         }
         crate::backend::parse_etcdctl_json(&out.stdout)
     }

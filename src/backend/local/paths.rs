@@ -84,7 +84,7 @@ pub fn known_node(node: &str) -> Result<()> {
 /// node's `/`: the node root is the node's whole world.
 pub fn resolve_in_root(root: &Path, node_path: &Path) -> Result<PathBuf> {
     if !node_path.is_absolute() {
-        return Err(BackendError::Other(format!("node paths must be absolute, got {}", node_path.display())));
+        return Err(BackendError::RelativeNodePath(node_path.to_path_buf()));
     }
     let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
     for c in node_path.components() {
@@ -93,10 +93,7 @@ pub fn resolve_in_root(root: &Path, node_path: &Path) -> Result<PathBuf> {
             Component::Normal(p) => parts.push(p),
             Component::ParentDir => {
                 if parts.pop().is_none() {
-                    return Err(BackendError::Other(format!(
-                        "node path {} climbs above the node's /",
-                        node_path.display()
-                    )));
+                    return Err(BackendError::NodePathEscapes(node_path.to_path_buf()));
                 }
             }
             Component::Prefix(_) => unreachable!("no path prefixes on unix"),
@@ -158,6 +155,12 @@ mod tests {
         assert!(resolve_in_root(root, Path::new("/../etc")).is_err());
         assert!(resolve_in_root(root, Path::new("/etc/../../x")).is_err());
         assert!(resolve_in_root(root, Path::new("etc")).is_err());
+        let escapes = resolve_in_root(root, Path::new("/etc/../../x")).unwrap_err();
+        assert!(matches!(escapes, BackendError::NodePathEscapes(_)), "{escapes:?}");
+        assert_eq!(escapes.to_string(), "node path /etc/../../x climbs above the node's /");
+        let relative = resolve_in_root(root, Path::new("etc")).unwrap_err();
+        assert!(matches!(relative, BackendError::RelativeNodePath(_)), "{relative:?}");
+        assert_eq!(relative.to_string(), "node paths must be absolute, got etc");
     }
 
     #[test]
