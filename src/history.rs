@@ -100,14 +100,15 @@ impl History {
         Ok(())
     }
 
-    pub fn record_grade(&self, report: &Report, backend: &str) -> Result<i64> {
+    /// Records a graded attempt (on the backend the report names).
+    pub fn record_grade(&self, report: &Report) -> Result<i64> {
         let hints = self.hints_revealed(&report.scenario)?;
         self.connection.execute(
             "INSERT INTO attempts (scenario, backend, graded_at, score, passed, hints_used, report)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 report.scenario,
-                backend,
+                report.backend,
                 now(),
                 report.score,
                 report.passed,
@@ -207,14 +208,15 @@ mod tests {
             assert_eq!(h.reveal_hint("s", 2).unwrap(), 1);
             assert_eq!(h.reveal_hint("s", 2).unwrap(), 2);
             assert_eq!(h.reveal_hint("s", 2).unwrap(), 2, "never past the last hint");
-            h.record_grade(&report(40), "local").unwrap();
-            h.record_grade(&report(100), "local").unwrap();
+            h.record_grade(&report(40)).unwrap();
+            h.record_grade(&report(100)).unwrap();
         }
         let h = History::open(dir.path()).unwrap();
         assert_eq!(h.best_score("s").unwrap(), Some(100));
         let attempts = h.attempts(Some("s"), 10).unwrap();
         assert_eq!(attempts.len(), 2);
         assert!(attempts[0].passed && attempts[0].hints_used == 2);
+        assert_eq!(attempts[0].backend, "local", "the backend the report names");
         h.record_start("s").unwrap();
         assert_eq!(h.hints_revealed("s").unwrap(), 0);
         assert_eq!(h.best_score("other").unwrap(), None);

@@ -12,6 +12,7 @@ pub mod classroom;
 pub mod cli;
 pub mod curriculum;
 pub mod doctor;
+pub mod exam;
 pub mod grade;
 pub mod history;
 pub mod lab;

@@ -1,25 +1,59 @@
-//! Where the local backend's binaries live (built by scripts/build-k8s.sh), and the versions.
+//! Where the local backend's binaries live (built by scripts/build-k8s.sh), their version and
+//! their names: the one source the local backend, `doctor` and kubectl lookups read.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub const KUBERNETES_VERSION: &str = "v1.34.4";
 
-/// `$CKSLAB_BIN_DIR`, else `<cache>/ckslab/bin/<version>` where `<cache>` is `$CKSLAB_CACHE`,
-/// `$XDG_CACHE_HOME` or `~/.cache`: the folder scripts/build-k8s.sh fills.
+/// The binaries the local backend needs, all from `scripts/build-k8s.sh`.
+pub const LOCAL_BINARIES: [&str; 7] =
+    ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd", "etcdctl", "kwok"];
+
+/// `$CKSLAB_BIN_DIR`, else `<cache>/bin/<version>` where `<cache>` is `$CKSLAB_CACHE`, else
+/// `$XDG_CACHE_HOME/ckslab` or `~/.cache/ckslab`: the folder scripts/build-k8s.sh fills.
 pub fn bin_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CKSLAB_BIN_DIR") {
+    bin_dir_from(|name| std::env::var_os(name), dirs::home_dir())
+}
+
+/// [`bin_dir`] over a given environment and home. An empty `XDG_CACHE_HOME` counts as unset,
+/// as the XDG Base Directory spec says.
+pub fn bin_dir_from(env: impl Fn(&str) -> Option<OsString>, home: Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = env("CKSLAB_BIN_DIR") {
         return PathBuf::from(dir);
     }
-    let cache = std::env::var_os("CKSLAB_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-        std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| dirs::home_dir().map(|h| h.join(".cache")))
-            .unwrap_or_else(std::env::temp_dir)
-            .join("ckslab")
-    });
+    let cache = match env("CKSLAB_CACHE") {
+        Some(cache) => PathBuf::from(cache),
+        None => match env("XDG_CACHE_HOME") {
+            Some(xdg) if !xdg.is_empty() => PathBuf::from(xdg).join("ckslab"),
+            _ => home.unwrap_or_else(std::env::temp_dir).join(".cache/ckslab"),
+        },
+    };
     cache.join("bin").join(KUBERNETES_VERSION)
 }
 
-/// The binaries the local backend needs.
-pub const LOCAL_BINARIES: [&str; 7] =
-    ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd", "etcdctl", "kwok"];
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
+    }
+
+    #[test]
+    fn an_empty_xdg_cache_home_counts_as_unset() {
+        let home = Some(PathBuf::from("/home/u"));
+        let expected = PathBuf::from(format!("/home/u/.cache/ckslab/bin/{KUBERNETES_VERSION}"));
+        assert_eq!(bin_dir_from(env(&[("XDG_CACHE_HOME", "")]), home.clone()), expected);
+        assert_eq!(bin_dir_from(env(&[]), home.clone()), expected);
+        assert_eq!(
+            bin_dir_from(env(&[("XDG_CACHE_HOME", "/x")]), home.clone()),
+            PathBuf::from(format!("/x/ckslab/bin/{KUBERNETES_VERSION}"))
+        );
+        assert_eq!(
+            bin_dir_from(env(&[("CKSLAB_CACHE", "/c"), ("XDG_CACHE_HOME", "/x")]), home.clone()),
+            PathBuf::from(format!("/c/bin/{KUBERNETES_VERSION}"))
+        );
+        assert_eq!(bin_dir_from(env(&[("CKSLAB_BIN_DIR", "/b")]), home), PathBuf::from("/b"));
+    }
+}

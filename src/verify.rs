@@ -51,7 +51,7 @@ fn summary(report: &Report) -> String {
         .join("; ")
 }
 
-/// From a fresh start (reset, setup, break), apply `steps` and grade.
+/// From the starting point (undo, setup, break), apply `steps` and grade.
 async fn attempt(
     lab: &Lab,
     rendered: &Rendered,
@@ -59,7 +59,7 @@ async fn attempt(
     phase: &str,
     progress: &dyn Progress,
 ) -> Result<Report, String> {
-    lab.start(rendered, progress).await.map_err(|e| format!("starting the scenario: {e}"))?;
+    lab.reset(rendered, progress).await.map_err(|e| format!("starting the scenario: {e}"))?;
     crate::step::run_steps(phase, steps, rendered, lab.backend.as_ref(), progress).await.map_err(|e| e.to_string())?;
     Ok(lab.grade(rendered, |_| {}).await)
 }
@@ -69,11 +69,7 @@ pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> 
     let mut cases = Vec::new();
     let missing = missing_capabilities(scenario, lab.backend.as_ref());
     if !missing.is_empty() {
-        let detail = format!(
-            "the {} backend lacks {}",
-            lab.backend.name(),
-            missing.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
-        );
+        let detail = crate::backend::lacks_message(lab.backend.name(), &missing);
         cases.push(Case { name: "runs on this backend".into(), ok: false, detail, skipped: true, millis: 0 });
         return ScenarioResult { scenario: scenario.id.clone(), cases };
     }
@@ -155,15 +151,7 @@ pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> 
     }
 
     // Leave the cluster as it was found.
-    if let Err(e) = lab.reset(rendered, progress).await {
-        cases.push(Case {
-            name: "reset afterwards".into(),
-            ok: false,
-            detail: e.to_string(),
-            skipped: false,
-            millis: 0,
-        });
-    }
+    cases.extend(undo_afterwards(lab, rendered, progress).await);
     ScenarioResult { scenario: scenario.id.clone(), cases }
 }
 
@@ -224,7 +212,7 @@ pub async fn chain(lab: &Lab, order: &[Rendered], progress: &dyn Progress) -> Sc
             let name = format!("wrong attempts: {id} starts after {previous}");
             progress.step(&format!("chain: {id} ({}) after {previous}", wrong.name));
             let outcome = async {
-                lab.start(rendered, progress).await.map_err(|e| format!("starting: {e}"))?;
+                lab.reset(rendered, progress).await.map_err(|e| format!("starting: {e}"))?;
                 let phase = format!("wrong attempt {}", wrong.name);
                 crate::step::run_steps(&phase, &wrong.steps, rendered, lab.backend.as_ref(), progress)
                     .await
@@ -243,22 +231,20 @@ pub async fn chain(lab: &Lab, order: &[Rendered], progress: &dyn Progress) -> Sc
         }
     }
     // The last one goes the way any scenario goes when the next starts.
-    if let Some(last) = lab.active()
-        && let Err(e) = lab.reset(&last, progress).await
-    {
-        cases.push(Case {
-            name: "reset afterwards".into(),
-            ok: false,
-            detail: e.to_string(),
-            skipped: false,
-            millis: 0,
-        });
+    if let Some(last) = lab.active() {
+        cases.extend(undo_afterwards(lab, &last, progress).await);
     }
     ScenarioResult { scenario: "moving-on chain".into(), cases }
 }
 
+/// Undoes `rendered` after a proof; a failure is a failed case.
+async fn undo_afterwards(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> Option<Case> {
+    let e = lab.undo(rendered, progress).await.err()?;
+    Some(Case { name: "reset afterwards".into(), ok: false, detail: e.to_string(), skipped: false, millis: 0 })
+}
+
 async fn solve_and_grade(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> Result<Report, String> {
-    lab.start(rendered, progress).await.map_err(|e| format!("starting: {e}"))?;
+    lab.reset(rendered, progress).await.map_err(|e| format!("starting: {e}"))?;
     lab.solve(rendered, 0, progress).await.map_err(|e| format!("solving: {e}"))?;
     Ok(lab.grade(rendered, |_| {}).await)
 }

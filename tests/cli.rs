@@ -108,3 +108,32 @@ fn doctor_reports_findings_as_json() {
     assert!(json["findings"].as_array().unwrap().iter().any(|f| f["name"] == "docker engine"));
     assert!(json["scenarios"].as_array().unwrap().len() >= 6);
 }
+
+#[test]
+fn a_grade_without_a_cluster_is_no_attempt_and_never_reaches_the_classroom() {
+    let home = tempfile::tempdir().unwrap();
+    // A joined classroom that would see any report: nothing may connect to it.
+    let classroom = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let membership = ckslab::classroom::client::Membership {
+        url: format!("http://{}", classroom.local_addr().unwrap()),
+        token: "t0k".into(),
+        learner: "Ana".into(),
+        classroom: "room".into(),
+    };
+    membership.save(home.path()).unwrap();
+    ckslab(home.path())
+        .args(["grade", "rbac-least-privilege", "--format", "json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no ckslab cluster is running on the local backend"))
+        .stderr(predicate::str::contains("not an attempt"))
+        .stderr(predicate::str::contains("reported to your classroom").not());
+    classroom.set_nonblocking(true).unwrap();
+    assert_eq!(
+        classroom.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "the grade was reported to the classroom"
+    );
+    let history = ckslab::history::History::open(home.path()).unwrap();
+    assert!(history.attempts(None, 10).unwrap().is_empty(), "the grade was recorded as an attempt");
+}

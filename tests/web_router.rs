@@ -201,7 +201,7 @@ checks:
       path: /etc/demo/slow.yaml
 hints:
   - Look at the file's mode.
-  - "chmod 600 and edit the file."
+  - "chmod 600 and edit the file. <script>alert('hint')</script>"
 solutions:
   - name: chmod-and-edit
     description: Write the file back, disabled, owner-only.
@@ -575,7 +575,9 @@ async fn start_check_solve_check_records_history() {
     // Not runnable here.
     let blocked = h.send(post("/scenarios/needs-apparmor/start", &h.token())).await;
     assert_eq!(blocked.status(), StatusCode::CONFLICT);
-    assert!(text(blocked).await.contains("apparmor"));
+    let blocked = text(blocked).await;
+    assert!(blocked.contains("apparmor"));
+    assert!(blocked.contains("the fake backend lacks apparmor"), "the one wording: {blocked}");
 
     let (_, job) = h.post_ok("/scenarios/demo-file/start").await;
     assert_eq!(job["kind"], "start");
@@ -597,6 +599,8 @@ async fn start_check_solve_check_records_history() {
     assert_eq!(hints["revealed"], 2, "never past the last hint");
     let page = h.ok_page("/scenarios/demo-file").await;
     assert!(unescape(&page).contains("Look at the file's mode."));
+    assert!(!page.contains("<script>alert('hint')"), "hint HTML is escaped");
+    assert!(page.contains("&lt;script&gt;alert("), "the hint's markup shows as text");
 
     // Check: fails, results stream one by one.
     let events = h.check("/scenarios/demo-file/check").await;
@@ -777,4 +781,43 @@ async fn a_joined_learner_s_checks_reach_the_classroom_board() {
     let report = &events.last().unwrap().1;
     assert_eq!(report["score"], 33);
     assert!(report["classroom_problem"].as_str().unwrap().contains("cannot reach the classroom"), "{report}");
+}
+
+#[tokio::test]
+async fn a_check_without_a_cluster_is_an_error_not_an_attempt_and_not_reported() {
+    use ckslab::classroom::{client::Membership, roster::Roster, server};
+    let h = harness();
+    let config = server::ClassroomConfig {
+        name: "room".into(),
+        join_token: "t0k".into(),
+        instructor_key: "k3y".into(),
+        public_url: String::new(),
+        scenarios: vec![],
+    };
+    let classroom = server::router(server::ClassroomState::new(config, Roster::in_memory().unwrap()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let _serving = tokio::spawn(axum::serve(listener, classroom.clone()).into_future());
+    let membership = Membership { url, token: "t0k".into(), learner: "Ana".into(), classroom: "room".into() };
+    membership.save(&h._dir.path().join("home")).unwrap();
+
+    h.backend.exists.store(false, Ordering::SeqCst);
+    let events = h.check("/scenarios/demo-file/check").await;
+    let names: Vec<&str> = events.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, ["checks", "verdict", "verdict", "verdict", "error"], "{events:?}");
+    let message = events[4].1["message"].as_str().unwrap();
+    assert!(message.contains("no ckslab cluster is running on the fake backend"), "{message}");
+    assert!(message.contains("not an attempt"), "{message}");
+    assert!(h.state.history().attempts(None, 10).unwrap().is_empty(), "recorded as an attempt");
+    assert_eq!(h.wait_job().await["ok"], false, "the job says the grade failed");
+    let board =
+        classroom.clone().oneshot(Request::get("/api/board?key=k3y").body(Body::empty()).unwrap()).await.unwrap();
+    let board = json(board).await;
+    assert!(
+        board["learners"].as_array().unwrap().iter().all(|l| l["cells"]["demo-file"].is_null()),
+        "reported to the classroom: {board}"
+    );
+    // The solution stays hidden: there is no attempt yet.
+    let page = h.ok_page("/scenarios/demo-file").await;
+    assert!(!page.contains("chmod-and-edit"), "no solution without an attempt");
 }

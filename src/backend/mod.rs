@@ -77,6 +77,17 @@ impl fmt::Display for Capability {
 
 pub type Capabilities = BTreeSet<Capability>;
 
+/// The control-plane components, each a static pod with a manifest in
+/// `/etc/kubernetes/manifests` on the control-plane node, as kubeadm makes them.
+pub const CONTROL_PLANE_COMPONENTS: [&str; 4] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"];
+
+/// What a learner reads when a backend lacks what a scenario or a check needs: "the local
+/// backend lacks apparmor, pod-exec". The one wording for the CLI, the web UI, verify and the lab.
+pub fn lacks_message(backend: &str, missing: &[Capability]) -> String {
+    let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
+    format!("the {backend} backend lacks {}", names.join(", "))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// A tool the backend drives is not installed. `fix` says how to get it.
@@ -94,6 +105,48 @@ pub enum BackendError {
     },
     #[error("kubernetes client: {0}")]
     Kube(#[from] kube::Error),
+    #[error("{action} {}: {source}", path.display())]
+    Kubeconfig {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("etcdctl output is not JSON: {0}")]
+    EtcdctlJson(#[source] serde_json::Error),
+    #[error("etcdctl value is not base64: {0}")]
+    EtcdctlBase64(#[source] base64::DecodeError),
+    #[error("the API server did not become healthy within {secs}s{detail}")]
+    NotHealthy {
+        secs: u64,
+        /// Empty, or a newline and what is down.
+        detail: String,
+    },
+    #[error("node paths must be absolute, got {}", .0.display())]
+    RelativeNodePath(PathBuf),
+    #[error("node path {} climbs above the node's /", .0.display())]
+    NodePathEscapes(PathBuf),
+    #[error("exec needs a command")]
+    EmptyCommand,
+    #[error("etcdctl get {key} failed: {stderr}")]
+    EtcdctlFailed { key: String, stderr: String },
+    #[error("no etcd container on the control-plane node")]
+    NoEtcdContainer,
+    #[error(
+        "port {port} on 127.0.0.1 is in use, and the local cluster needs it (6443, 2379-2381, 10257, 10259)\n  \
+             fix: stop what listens there (another ckslab cluster? `ckslab down`), e.g. find it with `ss -ltnp`"
+    )]
+    PortInUse { port: u16 },
+    #[error("{} exists but ckslab did not create it (no .ckslab-cluster marker); refusing to use it", .0.display())]
+    NotOursToUse(PathBuf),
+    #[error("{} has no .ckslab-cluster marker, so ckslab did not create it; not deleting it", .0.display())]
+    NotOursToDelete(PathBuf),
+    #[error("{what}: {source}")]
+    Pki {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -172,6 +225,10 @@ pub trait Backend: Send + Sync {
     /// Delete the cluster. Only ever a cluster this backend created.
     async fn down(&self, progress: &dyn Progress) -> Result<()>;
     async fn status(&self) -> Result<ClusterStatus>;
+    /// Whether the lab cluster exists (a grade made without one is no attempt).
+    async fn has_cluster(&self) -> bool {
+        self.status().await.is_ok_and(|s| s.exists)
+    }
 
     /// The kubeconfig a learner (and kubectl) uses to reach the cluster.
     fn kubeconfig_path(&self) -> PathBuf;
@@ -230,6 +287,12 @@ pub trait Backend: Send + Sync {
     /// (webhook backends), and the address those services listen on.
     fn host_address(&self) -> (String, String) {
         ("127.0.0.1".into(), "127.0.0.1".into())
+    }
+
+    /// How long a control-plane manifest edit may take to stop the old component: the kubelet
+    /// on a kubeadm node looks at its manifests folder every 20 s.
+    fn manifest_restart_window(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(40)
     }
 
     /// Where ckslab keeps this cluster's own files (pid files of webhooks it started).
@@ -300,30 +363,48 @@ pub async fn wait_api_healthy(client: &kube::Client, timeout: std::time::Duratio
         match attempt {
             Ok(Ok(body)) if body.trim() == "ok" => return Ok(()),
             _ if tokio::time::Instant::now() >= deadline => {
-                return Err(BackendError::Other(format!(
-                    "the API server did not become healthy within {}s",
-                    timeout.as_secs()
-                )));
+                return Err(BackendError::NotHealthy { secs: timeout.as_secs(), detail: String::new() });
             }
             _ => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
         }
     }
 }
 
-/// A cluster-admin client from a kubeconfig file; a missing file means no cluster is up.
+/// A cluster-admin client from a kubeconfig file; a missing file means no cluster is up. The one
+/// way every backend builds its clients.
 pub async fn client_from_kubeconfig(path: &Path, backend: &str) -> Result<kube::Client> {
+    Ok(kube::Client::try_from(config_from_kubeconfig(path, backend).await?)?)
+}
+
+/// How long connecting to the API server may take, and how long a read may wait for an answer:
+/// a hung API server must turn into an error verdict, not a stuck grade.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The client configuration [`client_from_kubeconfig`] uses, with its timeouts.
+pub async fn config_from_kubeconfig(path: &Path, backend: &str) -> Result<kube::Config> {
     if !path.exists() {
         return Err(BackendError::NoCluster { backend: backend.to_string() });
     }
-    let kubeconfig = kube::config::Kubeconfig::read_from(path)
-        .map_err(|e| BackendError::Other(format!("reading {}: {e}", path.display())))?;
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|source| BackendError::Kubeconfig {
+        action: "reading",
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
         .await
-        .map_err(|e| BackendError::Other(format!("using {}: {e}", path.display())))?;
-    // A hung API server must turn into an error verdict, not a stuck grade.
-    config.connect_timeout = Some(std::time::Duration::from_secs(3));
-    config.read_timeout = Some(std::time::Duration::from_secs(15));
-    Ok(kube::Client::try_from(config)?)
+        .map_err(|source| BackendError::Kubeconfig { action: "using", path: path.to_path_buf(), source })?;
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = Some(READ_TIMEOUT);
+    Ok(config)
+}
+
+/// The raw value of the first kv in `etcdctl get -w json` output; `None` when there is none.
+pub fn parse_etcdctl_json(output: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+    use base64::Engine;
+    let json: serde_json::Value = serde_json::from_slice(output.as_ref()).map_err(BackendError::EtcdctlJson)?;
+    let Some(value) = json["kvs"].get(0).and_then(|kv| kv["value"].as_str()) else { return Ok(None) };
+    base64::engine::general_purpose::STANDARD.decode(value).map(Some).map_err(BackendError::EtcdctlBase64)
 }
 
 /// One client per kubeconfig file, reused while the file is unchanged: every check asks for a
@@ -357,6 +438,86 @@ impl ClientCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etcdctl_json_decodes_the_first_value_or_none_and_says_what_is_wrong() {
+        let json = r#"{"header":{},"kvs":[{"key":"L3I=","value":"azhzOmVuYzphZXNjYmM6djE6"}],"count":1}"#;
+        assert_eq!(parse_etcdctl_json(json).unwrap().unwrap(), b"k8s:enc:aescbc:v1:");
+        assert_eq!(parse_etcdctl_json(json.as_bytes()).unwrap().unwrap(), b"k8s:enc:aescbc:v1:");
+        assert_eq!(parse_etcdctl_json(r#"{"header":{}}"#).unwrap(), None);
+        let not_json = parse_etcdctl_json("Error: context deadline exceeded").unwrap_err();
+        assert!(matches!(not_json, BackendError::EtcdctlJson(_)), "{not_json:?}");
+        assert!(not_json.to_string().starts_with("etcdctl output is not JSON: "), "{not_json}");
+        let not_base64 = parse_etcdctl_json(r#"{"kvs":[{"value":"%%%"}]}"#).unwrap_err();
+        assert!(not_base64.to_string().starts_with("etcdctl value is not base64: "), "{not_base64}");
+        assert!(std::error::Error::source(&not_base64).is_some());
+    }
+
+    const KUBECONFIG: &str = "apiVersion: v1
+clusters:
+- cluster: {server: 'https://127.0.0.1:1'}
+  name: c
+contexts:
+- context: {cluster: c, user: u}
+  name: c
+current-context: c
+kind: Config
+users:
+- name: u
+  user: {token: t}
+";
+
+    #[tokio::test]
+    async fn every_backend_client_has_the_connect_and_read_deadlines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(&path, KUBECONFIG).unwrap();
+        let config = config_from_kubeconfig(&path, "local").await.unwrap();
+        assert_eq!(config.connect_timeout, Some(std::time::Duration::from_secs(3)));
+        assert_eq!(config.read_timeout, Some(std::time::Duration::from_secs(15)));
+        // The local backend's client (and its super-admin client) are built by it.
+        let local = local::LocalBackend::new(dir.path());
+        assert!(matches!(local.client().await, Err(BackendError::NoCluster { .. })));
+        let missing = config_from_kubeconfig(&dir.path().join("nope"), "local").await.unwrap_err();
+        assert!(missing.to_string().contains("ckslab up --backend local"), "{missing}");
+        std::fs::write(&path, "{not: [a kubeconfig").unwrap();
+        let bad = config_from_kubeconfig(&path, "kind").await.unwrap_err();
+        assert!(bad.to_string().starts_with(&format!("reading {}: ", path.display())), "{bad}");
+    }
+
+    #[test]
+    fn manifest_edits_wait_for_the_backend_s_own_restart_window() {
+        let home = tempfile::tempdir().unwrap();
+        let local = local::LocalBackend::new(home.path());
+        let kind = kind::KindBackend::new(home.path());
+        assert_eq!(local.manifest_restart_window(), std::time::Duration::from_secs(5));
+        assert_eq!(kind.manifest_restart_window(), std::time::Duration::from_secs(40));
+    }
+
+    #[test]
+    fn typed_errors_say_what_they_said_as_strings() {
+        let busy = BackendError::PortInUse { port: 6443 };
+        assert!(
+            busy.to_string().starts_with("port 6443 on 127.0.0.1 is in use, and the local cluster needs it"),
+            "{busy}"
+        );
+        assert!(busy.to_string().contains("\n  fix: stop what listens there"), "{busy}");
+        let slow = BackendError::NotHealthy { secs: 5, detail: "\netcd: down".into() };
+        assert_eq!(slow.to_string(), "the API server did not become healthy within 5s\netcd: down");
+        let pki = BackendError::Pki { what: "generating the PKI", source: anyhow::anyhow!("no entropy").into() };
+        assert_eq!(pki.to_string(), "generating the PKI: no entropy");
+        assert!(std::error::Error::source(&pki).is_some());
+        let etcd = BackendError::EtcdctlFailed { key: "/registry/x".into(), stderr: "deadline".into() };
+        assert_eq!(etcd.to_string(), "etcdctl get /registry/x failed: deadline");
+    }
+
+    #[test]
+    fn a_missing_capability_is_said_one_way() {
+        assert_eq!(
+            lacks_message("local", &[Capability::Apparmor, Capability::PodExec]),
+            "the local backend lacks apparmor, pod-exec"
+        );
+    }
 
     #[tokio::test]
     async fn commands_follow_the_cluster_the_data_dir_holds() {

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use super::{Context, Spinner};
+use crate::lab::Lab;
 use crate::scenario::Rendered;
 
 #[derive(Debug, clap::Args)]
@@ -56,11 +57,7 @@ pub async fn show(context: &Context, args: ShowArgs) -> anyhow::Result<ExitCode>
 }
 
 pub async fn start(context: &Context, args: StartArgs) -> anyhow::Result<ExitCode> {
-    let rendered = context.rendered(&args.id)?;
-    let lab = context.lab().await;
-    let spinner = Spinner::new(&format!("starting {}", args.id));
-    lab.start(&rendered, &spinner).await?;
-    spinner.finish("scenario ready");
+    let (rendered, lab) = to_starting_point(context, &args.id, "starting", "scenario ready").await?;
     if let Ok(history) = crate::history::History::open(&context.home) {
         let _ = history.record_start(&args.id);
     }
@@ -70,13 +67,20 @@ pub async fn start(context: &Context, args: StartArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+/// `ckslab reset`: back to the scenario's starting point (hints revealed stay revealed).
 pub async fn reset(context: &Context, args: ResetArgs) -> anyhow::Result<ExitCode> {
-    let rendered = context.rendered(&args.id)?;
-    let lab = context.lab().await;
-    let spinner = Spinner::new(&format!("resetting {}", args.id));
-    lab.start(&rendered, &spinner).await?;
-    spinner.finish("scenario is back at its starting point");
+    to_starting_point(context, &args.id, "resetting", "scenario is back at its starting point").await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Puts scenario `id` at its starting point with a spinner (what start and reset share).
+async fn to_starting_point(context: &Context, id: &str, doing: &str, done: &str) -> anyhow::Result<(Rendered, Lab)> {
+    let rendered = context.rendered(id)?;
+    let lab = context.lab().await;
+    let spinner = Spinner::new(&format!("{doing} {id}"));
+    lab.reset(&rendered, &spinner).await?;
+    spinner.finish(done);
+    Ok((rendered, lab))
 }
 
 pub async fn solve(context: &Context, args: SolveArgs) -> anyhow::Result<ExitCode> {

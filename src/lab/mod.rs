@@ -1,25 +1,26 @@
-//! The lab: what the CLI and the web UI both do with a scenario on a cluster (start, reset,
-//! solve, grade), over any backend.
+//! The lab: what the CLI and the web UI both do with a scenario on a cluster (reset to its
+//! starting point, undo, solve, grade), over any backend.
 //!
-//! Reset restores the control-plane manifests recorded when the cluster came up (the
-//! baseline), then runs the scenario's cleanup steps: seconds, not a new cluster.
+//! Undo restores the control-plane manifests recorded when the cluster came up (the
+//! baseline), then runs the scenario's cleanup steps: seconds, not a new cluster. Reset is
+//! undo, then the scenario's setup and break: where the learner starts (`ckslab start` and
+//! `ckslab reset` both end there; a start also restarts the hint ladder).
 //!
-//! The lab remembers the scenario started last (as it was rendered). Starting another one
-//! first undoes that one the way its own reset does, so moving on never inherits the last
-//! scenario's state (an API server flag, encrypted data, a namespace).
+//! The lab remembers the scenario started last (as it was rendered). Resetting another one
+//! first undoes that one, so moving on never inherits the last scenario's state (an API server
+//! flag, encrypted data, a namespace).
 
+pub mod attempt;
 pub mod encryption;
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::{Backend, Capability, Progress, SharedBackend};
+use crate::backend::{Backend, CONTROL_PLANE_COMPONENTS, Capability, Progress, SharedBackend};
 use crate::check::Verdict;
 use crate::grade::{self, Report};
 use crate::scenario::{Rendered, Scenario};
 use crate::staticpod::manifest_path;
 use crate::step::{self, StepError};
-
-pub const COMPONENTS: [&str; 4] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
@@ -27,7 +28,7 @@ pub enum LabError {
     Backend(#[from] crate::backend::BackendError),
     #[error(transparent)]
     Step(#[from] StepError),
-    #[error("{scenario} needs {} which the {backend} backend does not offer{}", .missing.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "), if *.backend == "local" { "; use the kind backend (Docker) for it" } else { "" })]
+    #[error("{scenario} cannot run here: {}{}", crate::backend::lacks_message(backend, missing), if *.backend == "local" { "; use the kind backend (Docker) for it" } else { "" })]
     Unsupported { scenario: String, backend: &'static str, missing: Vec<Capability> },
     #[error(transparent)]
     Decrypt(#[from] encryption::DecryptError),
@@ -81,7 +82,7 @@ impl Lab {
         }
         std::fs::create_dir_all(&dir).map_err(|e| LabError::Other(format!("creating {}: {e}", dir.display())))?;
         let node = self.backend.control_plane();
-        for component in COMPONENTS {
+        for component in CONTROL_PLANE_COMPONENTS {
             if let Some(bytes) = self.backend.read_file(&node, &manifest_path(component)).await? {
                 std::fs::write(dir.join(format!("{component}.yaml")), bytes)
                     .map_err(|e| LabError::Other(format!("writing the baseline: {e}")))?;
@@ -98,7 +99,9 @@ impl Lab {
         }
         let node = self.backend.control_plane();
         // etcd first: the API server needs it.
-        for component in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+        let mut order = CONTROL_PLANE_COMPONENTS;
+        order.sort_by_key(|c| *c != "etcd");
+        for component in order {
             let Ok(baseline) = std::fs::read(dir.join(format!("{component}.yaml"))) else { continue };
             let current = self.backend.read_file(&node, &manifest_path(component)).await?;
             if current.as_deref() == Some(baseline.as_slice()) {
@@ -147,7 +150,8 @@ impl Lab {
         }
     }
 
-    fn require(&self, scenario: &Scenario) -> Result<(), LabError> {
+    /// An error when this backend lacks what `scenario` needs.
+    pub fn require(&self, scenario: &Scenario) -> Result<(), LabError> {
         let missing = missing_capabilities(scenario, self.backend.as_ref());
         if missing.is_empty() {
             Ok(())
@@ -156,8 +160,8 @@ impl Lab {
         }
     }
 
-    /// Puts the cluster back before a scenario: baseline manifests, then the scenario's cleanup.
-    pub async fn reset(&self, rendered: &Rendered, progress: &dyn Progress) -> Result<(), LabError> {
+    /// Undoes a scenario: baseline manifests, then the scenario's cleanup.
+    pub async fn undo(&self, rendered: &Rendered, progress: &dyn Progress) -> Result<(), LabError> {
         let cleanup = &rendered.scenario.cleanup;
         let backend = self.backend.as_ref();
         // Clean up first with the learner's configuration still in force: objects written
@@ -190,16 +194,16 @@ impl Lab {
         Ok(())
     }
 
-    /// Reset, then setup and break: the state the learner starts from.
-    /// When another scenario is active, it is undone first with its own reset.
-    pub async fn start(&self, rendered: &Rendered, progress: &dyn Progress) -> Result<(), LabError> {
+    /// Back to the scenario's starting point: undo, then setup and break.
+    /// When another scenario is active, it is undone first.
+    pub async fn reset(&self, rendered: &Rendered, progress: &dyn Progress) -> Result<(), LabError> {
         self.require(&rendered.scenario)?;
         if let Some(previous) = self.active().filter(|p| p.scenario.id != rendered.scenario.id) {
             progress.step(&format!("undoing {} first", previous.scenario.id));
-            self.reset(&previous, progress).await?;
+            self.undo(&previous, progress).await?;
             self.set_active(None)?;
         }
-        self.reset(rendered, progress).await?;
+        self.undo(rendered, progress).await?;
         // Recorded before setup: a setup that fails halfway is undone like a finished one.
         self.set_active(Some(rendered))?;
         let backend = self.backend.as_ref();
@@ -222,5 +226,24 @@ impl Lab {
 
     pub async fn grade(&self, rendered: &Rendered, on_verdict: impl FnMut(&Verdict)) -> Report {
         grade::grade(&rendered.scenario, self.backend.as_ref(), on_verdict).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsupported_scenario_says_what_the_backend_lacks_and_where_to_go() {
+        let err = LabError::Unsupported {
+            scenario: "apparmor-profile".into(),
+            backend: "local",
+            missing: vec![Capability::Apparmor, Capability::PodExec],
+        };
+        assert_eq!(
+            err.to_string(),
+            "apparmor-profile cannot run here: the local backend lacks apparmor, pod-exec; \
+             use the kind backend (Docker) for it"
+        );
     }
 }

@@ -194,12 +194,6 @@ async fn rewrite(backend: &dyn Backend, spec: &crate::scenario::RewriteObjects) 
     Ok(())
 }
 
-/// How long a manifest edit may take to stop the old component (the kubelet on kind looks at
-/// the folder every 20 s; the local supervisor every 300 ms).
-fn restart_window(backend: &dyn Backend) -> Duration {
-    if backend.name() == "local" { Duration::from_secs(5) } else { Duration::from_secs(40) }
-}
-
 pub async fn edit_static_pod(backend: &dyn Backend, edit: &StaticPodEdit) -> Result<(), String> {
     let path = manifest_path(&edit.component);
     let node = backend.control_plane();
@@ -240,7 +234,7 @@ pub async fn write_manifest_and_wait(
     backend.write_file(&node, &manifest_path(component), yaml.as_bytes(), 0o600).await.map_err(|e| e.to_string())?;
     let Some(client) = client else { return Ok(()) };
     // First see the old process go away, so "healthy" below is the new one answering.
-    let window = Instant::now() + restart_window(backend);
+    let window = Instant::now() + backend.manifest_restart_window();
     while Instant::now() < window {
         if wait_api_healthy(&client, Duration::from_millis(400)).await.is_err() {
             break;

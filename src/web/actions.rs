@@ -11,7 +11,6 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::state::{AppState, ClusterView, JobView};
 use crate::doctor;
-use crate::lab::missing_capabilities;
 use crate::scenario::Rendered;
 
 type Accepted = Result<(StatusCode, Json<JobView>), ApiError>;
@@ -47,20 +46,10 @@ fn rendered(state: &AppState, id: &str) -> Result<Arc<Rendered>, ApiError> {
 }
 
 fn require_runnable(state: &AppState, rendered: &Rendered) -> Result<(), ApiError> {
-    let missing = missing_capabilities(&rendered.scenario, state.lab.backend.as_ref());
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
-    Err(ApiError::Conflict(format!(
-        "{} needs {} which the {} backend does not offer",
-        rendered.scenario.id,
-        names.join(", "),
-        state.lab.backend.name()
-    )))
+    state.lab.require(&rendered.scenario).map_err(|e| ApiError::Conflict(e.to_string()))
 }
 
-/// Start: the scenario's starting state (reset, setup, break); the hint ladder starts again.
+/// Start: the scenario's starting point (undo, setup, break); the hint ladder starts again.
 pub async fn start(State(state): State<AppState>, Path(id): Path<String>) -> Accepted {
     start_or_reset(state, id, true).await
 }
@@ -77,7 +66,7 @@ async fn start_or_reset(state: AppState, id: String, fresh: bool) -> Accepted {
     let guard = state.begin(kind, label, Some(id.clone()))?;
     let view = guard.view();
     tokio::spawn(async move {
-        let result = state.lab.start(&rendered, &guard).await.map_err(|e| e.to_string());
+        let result = state.lab.reset(&rendered, &guard).await.map_err(|e| e.to_string());
         if result.is_ok() {
             state.mark_started(&id);
             if fresh && let Err(e) = state.history().record_start(&id) {

@@ -1,6 +1,7 @@
 //! Grading as a server-sent event stream: `checks` (what will run), one `verdict` per check as
-//! soon as it finishes, then `report` (score, recorded attempt). The grade runs in its own task
-//! holding the operation slot, so it completes and is recorded even if the page goes away.
+//! soon as it finishes, then `report` (a [`crate::lab::attempt::Summary`]: score, recorded attempt),
+//! or `error` when the grade is no attempt (no cluster). The grade runs in its own task holding
+//! the operation slot, so it completes and is recorded even if the page goes away.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,7 +14,6 @@ use tokio::sync::mpsc;
 
 use super::error::ApiError;
 use super::state::{AppState, OpGuard};
-use crate::grade::Report;
 use crate::scenario::Rendered;
 
 pub type GradeStream = Sse<KeepAliveStream<BoxStream<'static, Result<Event, Infallible>>>>;
@@ -25,18 +25,10 @@ struct PendingCheck<'a> {
     weight: u32,
 }
 
-/// The `report` event.
+/// The `error` event: the grade is no attempt (no cluster, or a scenario this backend cannot run).
 #[derive(Serialize)]
-pub struct Summary {
-    pub scenario: String,
-    pub score: u32,
-    pub passed: bool,
-    pub millis: u64,
-    pub hints_used: u32,
-    pub best: Option<u32>,
-    pub attempt: Option<i64>,
-    /// Set when the learner joined a classroom and the report did not reach it.
-    pub classroom_problem: Option<String>,
+struct GradeFailed {
+    message: String,
 }
 
 /// Where a finished report goes besides the history.
@@ -61,44 +53,34 @@ pub fn grade(state: AppState, rendered: Arc<Rendered>, guard: OpGuard, target: T
     let _ = tx.send(event("checks", &checks));
     tokio::spawn(async move {
         let verdicts = tx.clone();
-        let report = state
-            .lab
-            .grade(&rendered, move |verdict| {
+        let graded = crate::lab::attempt::grade_attempt(
+            &state.lab,
+            &rendered,
+            || Some(state.history()),
+            move |verdict| {
                 let _ = verdicts.send(event("verdict", verdict));
-            })
-            .await;
-        let mut summary = record(&state, &report, target);
+            },
+        )
+        .await;
+        let mut attempt = match graded {
+            Ok(attempt) => attempt,
+            Err(err) => {
+                let message = err.to_string();
+                guard.finish(Err(message.clone()));
+                let _ = tx.send(event("error", &GradeFailed { message }));
+                return;
+            }
+        };
+        if let Target::ExamTask { exam, index } = target {
+            state.record_exam_grade(&exam, index, &attempt.report);
+        }
         // Reporting to a classroom touches no cluster: it need not hold the operation slot.
         guard.finish(Ok(()));
-        summary.classroom_problem =
-            crate::classroom::client::report_if_joined(&state.home, &report, summary.hints_used).await;
-        let _ = tx.send(event("report", &summary));
+        attempt.report_to_classroom(&state.home).await;
+        let _ = tx.send(event("report", &attempt.summary));
     });
     let stream = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) }).boxed();
     Sse::new(stream).keep_alive(KeepAlive::default())
-}
-
-fn record(state: &AppState, report: &Report, target: Target) -> Summary {
-    let backend = state.lab.backend.name();
-    let history = state.history();
-    let attempt =
-        history.record_grade(report, backend).inspect_err(|e| tracing::warn!("could not record the attempt: {e}")).ok();
-    let summary = Summary {
-        scenario: report.scenario.clone(),
-        score: report.score,
-        passed: report.passed,
-        millis: report.millis,
-        hints_used: history.hints_revealed(&report.scenario).unwrap_or(0),
-        best: history.best_score(&report.scenario).ok().flatten(),
-        attempt,
-        classroom_problem: None,
-    };
-    drop(history);
-    if let Target::ExamTask { exam, index } = target {
-        state.record_exam_grade(&exam, index, report);
-    }
-    tracing::info!(scenario = %report.scenario, score = report.score, "graded in {}ms", report.millis);
-    summary
 }
 
 /// `POST /scenarios/{id}/check`.

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::exam::Exam;
 use crate::backend::{ClusterStatus, Progress};
 use crate::doctor;
+use crate::exam::Exam;
 use crate::history::History;
 use crate::lab::Lab;
 use crate::scenario::{Catalog, Rendered};

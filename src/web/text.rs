@@ -1,6 +1,12 @@
 //! Task text to HTML: everything is escaped first, then a small markdown-ish subset is turned
 //! into tags (paragraphs, `code`, fenced and indented code blocks, lists, headings, **bold**).
 //! No raw HTML from a scenario ever reaches the page.
+//!
+//! Kept hand-written rather than CommonMark (pulldown-cmark) on purpose: escaping comes first
+//! and the only tags are the few this file writes, so there is nothing to filter. A CommonMark
+//! renderer passes raw HTML blocks and inline HTML through unless every such event is rewritten,
+//! and writes links and images whose `javascript:`/`data:` URLs it does not refuse: each would be
+//! a filter to get right. The tests below pin what a scenario cannot do.
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -226,6 +232,33 @@ mod tests {
         assert!(html.contains("<ul><li>x</li></ul>"), "{html}");
         assert!(html.contains("<pre><code>indented code</code></pre>"), "{html}");
         assert!(html.contains("<h4>Head</h4>"), "{html}");
+    }
+
+    #[test]
+    fn no_markup_of_a_task_or_a_hint_becomes_a_tag_or_a_link() {
+        let attacks = [
+            "<script>alert(1)</script>",
+            "<img src=x onerror=alert(1)>",
+            "[click](javascript:alert(1))",
+            "![x](data:text/html,<script>alert(1)</script>)",
+            "<a href=\"javascript:alert(1)\">x</a>",
+            "`</code><script>alert(1)</script>`",
+            "**<script>alert(1)</script>**",
+            "<div>\n<script>alert(1)</script>\n</div>",
+        ];
+        for attack in attacks {
+            for html in [render(attack), render(&format!("- {attack}")), inline(attack)] {
+                assert!(!html.contains("<script"), "{attack}: {html}");
+                assert!(!html.contains("<img") && !html.contains("<a ") && !html.contains("<div"), "{attack}: {html}");
+                assert!(!html.contains("href=\""), "{attack}: {html}");
+                // Only the tags this renderer writes.
+                let tags: Vec<&str> = html.split('<').skip(1).map(|t| t.split(['>', ' ']).next().unwrap()).collect();
+                for tag in tags {
+                    let known = ["p", "/p", "code", "/code", "strong", "/strong", "ul", "/ul", "li", "/li"];
+                    assert!(known.contains(&tag), "{attack}: unexpected <{tag}> in {html}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -296,6 +296,9 @@ async function runCheck(button) {
         const item = verdictItem(data);
         if (old) old.replaceWith(item); else results.append(item);
         summary.textContent = "Checking… " + done + " of " + total + " done (" + clock(Date.now() - started) + ")";
+      } else if (name === "error") {
+        summary.className = "summary error";
+        summary.textContent = data.message;
       } else if (name === "report") {
         summary.className = "summary " + (data.passed ? "pass" : "fail");
         summary.textContent = (data.passed ? "Passed: " : "Not yet: ") + data.score + "% of the checks' weight" +

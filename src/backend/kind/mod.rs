@@ -13,8 +13,8 @@ mod lifecycle;
 pub mod network;
 
 use super::{
-    Backend, BackendError, Capabilities, Capability, ClusterStatus, ComponentStatus, ExecOutput, FileStat, Progress,
-    Result,
+    Backend, BackendError, CONTROL_PLANE_COMPONENTS, Capabilities, Capability, ClusterStatus, ComponentStatus,
+    ExecOutput, FileStat, Progress, Result, parse_etcdctl_json,
 };
 
 /// The cluster every ckslab kind command acts on. ckslab never touches another cluster.
@@ -27,7 +27,6 @@ const MARKER: &str = ".created-by-ckslab";
 pub const DOCKER_NETWORK: &str = "ckslab";
 /// The node image ckslab's build script makes (scripts/build-kind-node.sh).
 pub const OFFLINE_IMAGE_PREFIX: &str = "ckslab/kind-node";
-const CONTROL_PLANE_COMPONENTS: [&str; 4] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"];
 
 pub struct KindBackend {
     dir: PathBuf,
@@ -231,18 +230,6 @@ pub fn etcdctl_get_args(container: &str, key: &str) -> Vec<String> {
     argv
 }
 
-/// The raw value of the first kv in `etcdctl get -w json` output.
-pub fn parse_etcdctl_json(output: &str) -> Result<Option<Vec<u8>>> {
-    use base64::Engine;
-    let json: serde_json::Value =
-        serde_json::from_str(output).map_err(|e| BackendError::Other(format!("etcdctl output is not JSON: {e}")))?;
-    let Some(value) = json["kvs"].get(0).and_then(|kv| kv["value"].as_str()) else { return Ok(None) };
-    base64::engine::general_purpose::STANDARD
-        .decode(value)
-        .map(Some)
-        .map_err(|e| BackendError::Other(format!("etcdctl value is not base64: {e}")))
-}
-
 fn missing_tool(tool: &str, err: std::io::Error) -> BackendError {
     if err.kind() == std::io::ErrorKind::NotFound {
         let fix = if tool.ends_with("kind") {
@@ -378,6 +365,10 @@ impl Backend for KindBackend {
         })
     }
 
+    async fn has_cluster(&self) -> bool {
+        self.created_by_us() && self.cluster_exists().await.unwrap_or(false)
+    }
+
     fn kubeconfig_path(&self) -> PathBuf {
         self.dir.join("kubeconfig")
     }
@@ -464,10 +455,7 @@ impl Backend for KindBackend {
     }
 
     async fn etcd_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let container = self
-            .component_container("etcd")
-            .await?
-            .ok_or_else(|| BackendError::Other("no etcd container on the control-plane node".into()))?;
+        let container = self.component_container("etcd").await?.ok_or(BackendError::NoEtcdContainer)?;
         let out = self
             .run_ok(
                 &self.docker,

@@ -1,7 +1,6 @@
 //! The API objects `kubeadm init`/`join` and the kubelets would have created: the
 //! `kubeadm:cluster-admins` binding and the two Node objects (which kwok then keeps Ready).
 
-use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, ServiceAccount};
@@ -9,17 +8,9 @@ use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::Api;
 use kube::api::PostParams;
 
-use super::paths::{CONTROL_PLANE, K8S_VERSION, NODES};
+use super::paths::{CONTROL_PLANE, NODES};
 use crate::backend::{BackendError, Result};
-
-pub async fn client_from(kubeconfig: &Path) -> Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)
-        .map_err(|e| BackendError::Other(format!("kubeconfig {}: {e}", kubeconfig.display())))?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-        .await
-        .map_err(|e| BackendError::Other(format!("kubeconfig {}: {e}", kubeconfig.display())))?;
-    Ok(kube::Client::try_from(config)?)
-}
+use crate::tools::KUBERNETES_VERSION;
 
 async fn create_if_missing<K>(api: &Api<K>, obj: &K) -> Result<()>
 where
@@ -84,7 +75,7 @@ pub fn node_object(name: &str) -> Node {
                 "containerRuntimeVersion": "containerd://2.1.4",
                 "kernelVersion": "",
                 "kubeProxyVersion": "",
-                "kubeletVersion": K8S_VERSION,
+                "kubeletVersion": KUBERNETES_VERSION,
                 "machineID": "",
                 "operatingSystem": "linux",
                 "osImage": "ckslab local (kwok)",

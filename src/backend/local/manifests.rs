@@ -9,8 +9,16 @@
 //! `--endpoint-reconciler-type=none` because the `kubernetes` Endpoints may not hold a loopback
 //! address (the reconciler would log an error every 10 s).
 
-use super::paths::{CONTROL_PLANE, K8S_VERSION};
+use super::paths::CONTROL_PLANE;
 use super::pki::NodeFile;
+use crate::tools::KUBERNETES_VERSION;
+
+/// kubeadm's probes of the components that serve HTTPS health endpoints.
+fn https_probes() -> String {
+    probe("livenessProbe", "/livez", "HTTPS", 8, true)
+        + &probe("readinessProbe", "/readyz", "HTTPS", 3, false)
+        + &probe("startupProbe", "/livez", "HTTPS", 24, true)
+}
 
 fn probe(kind: &str, path: &str, scheme: &str, failure: u32, initial_delay: bool) -> String {
     let delay = if initial_delay { "      initialDelaySeconds: 10\n" } else { "" };
@@ -194,9 +202,7 @@ pub fn kube_apiserver() -> String {
         "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
         "--tls-private-key-file=/etc/kubernetes/pki/apiserver.key",
     ];
-    let probes = probe("livenessProbe", "/livez", "HTTPS", 8, true)
-        + &probe("readinessProbe", "/readyz", "HTTPS", 3, false)
-        + &probe("startupProbe", "/livez", "HTTPS", 24, true);
+    let probes = https_probes();
     let mounts = format!(
         "{CA_MOUNTS}    - mountPath: /etc/kubernetes/pki\n      name: k8s-certs\n      readOnly: true\n{USR_CA_MOUNTS}"
     );
@@ -206,7 +212,7 @@ pub fn kube_apiserver() -> String {
         name: "kube-apiserver",
         annotations: "  annotations:\n    kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint: 127.0.0.1:6443\n",
         flags: &flags,
-        image: &format!("registry.k8s.io/kube-apiserver:{K8S_VERSION}"),
+        image: &format!("registry.k8s.io/kube-apiserver:{KUBERNETES_VERSION}"),
         probes: &probes,
         port: 6443,
         cpu: "250m",
@@ -266,7 +272,7 @@ pub fn kube_controller_manager() -> String {
         name: "kube-controller-manager",
         annotations: "",
         flags: &flags,
-        image: &format!("registry.k8s.io/kube-controller-manager:{K8S_VERSION}"),
+        image: &format!("registry.k8s.io/kube-controller-manager:{KUBERNETES_VERSION}"),
         probes: &probes,
         port: 10257,
         cpu: "200m",
@@ -288,9 +294,7 @@ pub fn kube_scheduler() -> String {
         "--leader-elect-renew-deadline=4s",
         "--leader-elect-retry-period=1s",
     ];
-    let probes = probe("livenessProbe", "/livez", "HTTPS", 8, true)
-        + &probe("readinessProbe", "/readyz", "HTTPS", 3, false)
-        + &probe("startupProbe", "/livez", "HTTPS", 24, true);
+    let probes = https_probes();
     let mounts = "    - mountPath: /etc/kubernetes/scheduler.conf
       name: kubeconfig
       readOnly: true
@@ -300,7 +304,7 @@ pub fn kube_scheduler() -> String {
         name: "kube-scheduler",
         annotations: "",
         flags: &flags,
-        image: &format!("registry.k8s.io/kube-scheduler:{K8S_VERSION}"),
+        image: &format!("registry.k8s.io/kube-scheduler:{KUBERNETES_VERSION}"),
         probes: &probes,
         port: 10259,
         cpu: "100m",

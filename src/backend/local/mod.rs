@@ -26,7 +26,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine;
 
 use self::paths::{CONTROL_PLANE, ClusterPaths, NODES, WORKER};
 use self::pki::NodeFile;
@@ -101,7 +100,7 @@ impl LocalBackend {
         let root = self.paths.node_root(node);
         let shell = if Path::new("/bin/bash").exists() { "/bin/bash" } else { "/bin/sh" };
         let mut cmd = std::process::Command::new(paths::bwrap_path().unwrap_or_else(|_| PathBuf::from("bwrap")));
-        cmd.args(bwrap::node_args(&paths::bin_dir(), &root, node)).arg("--").arg(shell);
+        cmd.args(bwrap::node_args(&crate::tools::bin_dir(), &root, node)).arg("--").arg(shell);
         match command {
             Some(line) => cmd.args(["-c", line]),
             None => cmd.arg("-i"),
@@ -227,14 +226,18 @@ impl LocalBackend {
         if partial.exists() {
             std::fs::remove_dir_all(&partial).map_err(|e| io("removing nodes.partial", e))?;
         }
-        let pki = pki::generate().map_err(|e| BackendError::Other(format!("generating the PKI: {e}")))?;
+        let pki = pki::generate().map_err(|e| BackendError::Pki { what: "generating the PKI", source: e.into() })?;
         let mut cp: Vec<NodeFile> = pki.files.clone();
-        cp.extend(kubeconfig::control_plane_files(&pki.ca).map_err(|e| BackendError::Other(e.to_string()))?);
+        cp.extend(
+            kubeconfig::control_plane_files(&pki.ca)
+                .map_err(|e| BackendError::Pki { what: "issuing the kubeconfig files", source: e.into() })?,
+        );
         cp.extend(manifests::control_plane_manifests());
         cp.extend(manifests::kubelet_files());
         let mut worker: Vec<NodeFile> = vec![
             NodeFile::new("/etc/kubernetes/pki/ca.crt", pki.ca.cert_pem.clone(), 0o644),
-            kubeconfig::worker_kubelet_conf(&pki.ca, WORKER).map_err(|e| BackendError::Other(e.to_string()))?,
+            kubeconfig::worker_kubelet_conf(&pki.ca, WORKER)
+                .map_err(|e| BackendError::Pki { what: "issuing the worker's kubelet.conf", source: e.into() })?,
         ];
         worker.extend(manifests::kubelet_files());
         for (node, files, dirs) in [
@@ -275,11 +278,10 @@ impl LocalBackend {
                 )));
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(BackendError::Other(format!(
-                    "the API server did not become healthy within {}s\n{}",
-                    API_TIMEOUT.as_secs(),
-                    self.down_components_report()
-                )));
+                return Err(BackendError::NotHealthy {
+                    secs: API_TIMEOUT.as_secs(),
+                    detail: format!("\n{}", self.down_components_report()),
+                });
             }
         }
     }
@@ -373,10 +375,7 @@ async fn check_ports() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     match busy() {
-        Some(port) => Err(BackendError::Other(format!(
-            "port {port} on 127.0.0.1 is in use, and the local cluster needs it (6443, 2379-2381, 10257, 10259)\n  \
-             fix: stop what listens there (another ckslab cluster? `ckslab down`), e.g. find it with `ss -ltnp`"
-        ))),
+        Some(port) => Err(BackendError::PortInUse { port }),
         None => Ok(()),
     }
 }
@@ -389,6 +388,15 @@ impl Backend for LocalBackend {
 
     fn shell_command(&self, node: &str, command: Option<&str>) -> std::process::Command {
         self.node_shell(node, command)
+    }
+
+    async fn has_cluster(&self) -> bool {
+        self.exists()
+    }
+
+    /// The supervisor looks at the manifests every 300 ms.
+    fn manifest_restart_window(&self) -> Duration {
+        Duration::from_secs(5)
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -409,10 +417,7 @@ impl Backend for LocalBackend {
         if dir.exists() && !self.paths.marker().exists() {
             let empty = std::fs::read_dir(dir).map(|mut rd| rd.next().is_none()).unwrap_or(false);
             if !empty {
-                return Err(BackendError::Other(format!(
-                    "{} exists but ckslab did not create it (no .ckslab-cluster marker); refusing to use it",
-                    dir.display()
-                )));
+                return Err(BackendError::NotOursToUse(dir.to_path_buf()));
             }
         }
 
@@ -426,7 +431,7 @@ impl Backend for LocalBackend {
                     self.down_components_report()
                 )));
             }
-            let admin = bootstrap::client_from(&self.super_admin_kubeconfig()).await?;
+            let admin = crate::backend::client_from_kubeconfig(&self.super_admin_kubeconfig(), "local").await?;
             bootstrap::ensure_objects(&admin).await?;
             progress.step("the local cluster is ready");
             return Ok(());
@@ -457,7 +462,7 @@ impl Backend for LocalBackend {
         progress.step("starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok");
         let supervisor = self.spawn_supervisor()?;
         progress.step("waiting for the API server to be ready");
-        let admin = bootstrap::client_from(&self.super_admin_kubeconfig()).await?;
+        let admin = crate::backend::client_from_kubeconfig(&self.super_admin_kubeconfig(), "local").await?;
         self.wait_ready(&admin, supervisor).await?;
         progress.step("registering the nodes");
         bootstrap::ensure_objects(&admin).await?;
@@ -476,10 +481,7 @@ impl Backend for LocalBackend {
         progress.step("stopping the local control plane");
         self.stop_processes().await?;
         if !self.paths.marker().is_file() {
-            return Err(BackendError::Other(format!(
-                "{} has no .ckslab-cluster marker, so ckslab did not create it; not deleting it",
-                dir.display()
-            )));
+            return Err(BackendError::NotOursToDelete(dir.to_path_buf()));
         }
         progress.step(&format!("deleting {}", dir.display()));
         std::fs::remove_dir_all(dir).map_err(|e| BackendError::io(format!("deleting {}", dir.display()), e))?;
@@ -527,7 +529,7 @@ impl Backend for LocalBackend {
             return Err(BackendError::NoCluster { backend: "local".into() });
         }
         let path = self.kubeconfig_path();
-        self.clients.get_or_build(&path, || bootstrap::client_from(&path)).await
+        self.clients.get_or_build(&path, || crate::backend::client_from_kubeconfig(&path, "local")).await
     }
 
     fn nodes(&self) -> Vec<String> {
@@ -601,7 +603,7 @@ impl Backend for LocalBackend {
             return Err(BackendError::NoCluster { backend: "local".into() });
         }
         if argv.is_empty() {
-            return Err(BackendError::Other("exec needs a command".into()));
+            return Err(BackendError::EmptyCommand);
         }
         let bin_dir = paths::check_tools()?;
         let out = tokio::process::Command::new(paths::bwrap_path()?)
@@ -643,18 +645,12 @@ impl Backend for LocalBackend {
             .await
             .map_err(|e| BackendError::io("running etcdctl", e))?;
         if !out.status.success() {
-            return Err(BackendError::Other(format!(
-                "etcdctl get {key} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            return Err(BackendError::EtcdctlFailed {
+                key: key.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
         }
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .map_err(|e| BackendError::Other(format!("etcdctl printed something that is not JSON: {e}")))?;
-        let Some(value) = json["kvs"].get(0).and_then(|kv| kv["value"].as_str()) else { return Ok(None) };
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(value)
-            .map_err(|e| BackendError::Other(format!("etcdctl value is not base64: {e}")))?;
-        Ok(Some(bytes))
+        crate::backend::parse_etcdctl_json(&out.stdout)
     }
 
     async fn component_logs(&self, component: &str, lines: usize) -> Result<String> {

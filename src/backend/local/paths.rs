@@ -1,18 +1,14 @@
-//! Where the local cluster keeps its files, where the binaries come from, and how a node's
-//! absolute paths map into its node root.
+//! Where the local cluster keeps its files, whether the binaries (`crate::tools`) are there,
+//! and how a node's absolute paths map into its node root.
 
 use std::path::{Component, Path, PathBuf};
 
 use crate::backend::{BackendError, Result};
+use crate::tools::{LOCAL_BINARIES, bin_dir};
 
-pub const K8S_VERSION: &str = "v1.34.4";
 pub const CONTROL_PLANE: &str = "ckslab-control-plane";
 pub const WORKER: &str = "ckslab-worker";
 pub const NODES: [&str; 2] = [CONTROL_PLANE, WORKER];
-
-/// Binaries the backend needs, all from `scripts/build-k8s.sh`.
-pub const BINARIES: [&str; 7] =
-    ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd", "etcdctl", "kwok"];
 
 /// Where the binaries dir is bound inside every sandbox, so `command[0]` of a manifest resolves
 /// through PATH as it would in the component's image.
@@ -88,7 +84,7 @@ pub fn known_node(node: &str) -> Result<()> {
 /// node's `/`: the node root is the node's whole world.
 pub fn resolve_in_root(root: &Path, node_path: &Path) -> Result<PathBuf> {
     if !node_path.is_absolute() {
-        return Err(BackendError::Other(format!("node paths must be absolute, got {}", node_path.display())));
+        return Err(BackendError::RelativeNodePath(node_path.to_path_buf()));
     }
     let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
     for c in node_path.components() {
@@ -97,10 +93,7 @@ pub fn resolve_in_root(root: &Path, node_path: &Path) -> Result<PathBuf> {
             Component::Normal(p) => parts.push(p),
             Component::ParentDir => {
                 if parts.pop().is_none() {
-                    return Err(BackendError::Other(format!(
-                        "node path {} climbs above the node's /",
-                        node_path.display()
-                    )));
+                    return Err(BackendError::NodePathEscapes(node_path.to_path_buf()));
                 }
             }
             Component::Prefix(_) => unreachable!("no path prefixes on unix"),
@@ -111,34 +104,21 @@ pub fn resolve_in_root(root: &Path, node_path: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// The cache folder the build script fills: `CKSLAB_BIN_DIR`, else
-/// `${CKSLAB_CACHE:-$XDG_CACHE_HOME/ckslab or ~/.cache/ckslab}/bin/<version>`.
-pub fn bin_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CKSLAB_BIN_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cache = match std::env::var_os("CKSLAB_CACHE") {
-        Some(c) => PathBuf::from(c),
-        None => match std::env::var_os("XDG_CACHE_HOME") {
-            Some(x) if !x.is_empty() => PathBuf::from(x).join("ckslab"),
-            _ => dirs::home_dir().unwrap_or_else(std::env::temp_dir).join(".cache/ckslab"),
-        },
-    };
-    cache.join("bin").join(K8S_VERSION)
-}
-
 /// Checks that every binary and bwrap are there, with the fix when not.
 pub fn check_tools() -> Result<PathBuf> {
     check_tools_in(bin_dir())
 }
 
 fn check_tools_in(dir: PathBuf) -> Result<PathBuf> {
-    let missing: Vec<&str> = BINARIES.iter().copied().filter(|b| !is_executable(&dir.join(b))).collect();
+    let missing: Vec<&str> = LOCAL_BINARIES.iter().copied().filter(|b| !is_executable(&dir.join(b))).collect();
     if !missing.is_empty() {
         return Err(BackendError::MissingTool {
             tool: missing.join(", "),
             detail: format!("not found in {}", dir.display()),
-            fix: format!("run scripts/build-k8s.sh (or set CKSLAB_BIN_DIR to a folder with {})", BINARIES.join(", ")),
+            fix: format!(
+                "run scripts/build-k8s.sh (or set CKSLAB_BIN_DIR to a folder with {})",
+                LOCAL_BINARIES.join(", ")
+            ),
         });
     }
     bwrap_path()?;
@@ -175,6 +155,12 @@ mod tests {
         assert!(resolve_in_root(root, Path::new("/../etc")).is_err());
         assert!(resolve_in_root(root, Path::new("/etc/../../x")).is_err());
         assert!(resolve_in_root(root, Path::new("etc")).is_err());
+        let escapes = resolve_in_root(root, Path::new("/etc/../../x")).unwrap_err();
+        assert!(matches!(escapes, BackendError::NodePathEscapes(_)), "{escapes:?}");
+        assert_eq!(escapes.to_string(), "node path /etc/../../x climbs above the node's /");
+        let relative = resolve_in_root(root, Path::new("etc")).unwrap_err();
+        assert!(matches!(relative, BackendError::RelativeNodePath(_)), "{relative:?}");
+        assert_eq!(relative.to_string(), "node paths must be absolute, got etc");
     }
 
     #[test]
