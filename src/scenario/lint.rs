@@ -566,24 +566,20 @@ fn probe_findings(path: &str, tree: &Node, context: &tera::Context) -> Vec<Locat
             }
             "network-access" => {
                 if let Some(port) = body.entry("port") {
+                    // A number, or a container port's name resolved on the destination pods.
                     let value = rendered(&port.value).unwrap_or_default();
-                    if !value.trim().parse::<u16>().is_ok_and(|p| p >= 1) {
+                    let value = value.trim();
+                    let ok = match value.parse::<u64>() {
+                        Ok(number) => (1..=65535).contains(&number),
+                        Err(_) => is_port_name(value),
+                    };
+                    if !ok {
                         findings.push(located(
                             path,
                             port.key_pos,
-                            format!("port {value:?} is not a port number (1-65535); a named port goes in port-name"),
-                        ));
-                    }
-                }
-                if let Some(name) = body.entry("port-name") {
-                    let value = rendered(&name.value).unwrap_or_default();
-                    if !is_port_name(&value) {
-                        findings.push(located(
-                            path,
-                            name.key_pos,
                             format!(
-                                "port-name {value:?} is not a valid port name (IANA_SVC_NAME: 1-15 lowercase letters, \
-                                 digits and '-', at least one letter, no '-' at either end or twice in a row)"
+                                "port {value:?} is neither a port number (1-65535) nor a valid port name (IANA_SVC_NAME: \
+                                 1-15 lowercase letters, digits and '-', at least one letter, no '-' at either end or twice in a row)"
                             ),
                         ));
                     }
