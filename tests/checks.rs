@@ -488,6 +488,14 @@ fn cluster_api(method: &str, path: &str, body: &Value) -> (u16, Value) {
                 {"metadata": {"name": "web-2", "namespace": "team"}, "spec": {"containers": []}}
             ]}),
         ),
+        // Just after a rollout on real nodes: the old pod terminates for its grace period.
+        ("GET", "/api/v1/namespaces/rolled/pods") => (
+            200,
+            json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                {"metadata": {"name": "web-new", "namespace": "rolled"}, "spec": {"runtimeClassName": "gvisor", "containers": []}},
+                {"metadata": {"name": "web-old", "namespace": "rolled", "deletionTimestamp": "2026-12-01T20:00:00Z"}, "spec": {"containers": []}}
+            ]}),
+        ),
         ("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews") => {
             let attrs = &body["spec"]["resourceAttributes"];
             let allowed = attrs["resource"] == "configmaps" && attrs["namespace"] == "team" && attrs["verb"] == "list";
@@ -534,6 +542,12 @@ async fn objects_are_found_through_discovery_and_their_fields_compared() {
     assert_outcome(&verdict, Outcome::Fail, "web-2");
     let at_least_three = "{id: a, description: d, objects: {kind: Pod, namespace: team, min: 3, fields: []}}";
     assert_outcome(&fixture.grade(at_least_three).await, Outcome::Fail, "2 Pod in team found");
+
+    // A terminating pod is on its way out: it neither fails the check nor counts toward min.
+    let rolled = "{id: a, description: d, objects: {kind: Pod, namespace: rolled, fields: [{path: '$.spec.runtimeClassName', equals: gvisor}]}}";
+    assert_outcome(&fixture.grade(rolled).await, Outcome::Pass, "all 1 Pod");
+    let two = "{id: a, description: d, objects: {kind: Pod, namespace: rolled, min: 2, fields: []}}";
+    assert_outcome(&fixture.grade(two).await, Outcome::Fail, "1 Pod in rolled found");
 }
 
 #[tokio::test]

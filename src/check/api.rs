@@ -90,10 +90,13 @@ pub async fn objects(probe: &ObjectsProbe, backend: &dyn Backend) -> Finding {
     if let Some(selector) = &probe.selector {
         params = params.labels(selector);
     }
-    let list = match api.list(&params).await {
+    let mut list = match api.list(&params).await {
         Ok(list) => list,
         Err(err) => return api_error(err, backend, &format!("listing {subject}")).await,
     };
+    // An object being deleted (a pod terminating after a rollout, on real nodes for up to its
+    // grace period) is on its way out: it is not part of the answer.
+    list.items.retain(|item| item.metadata.deletion_timestamp.is_none());
     let expected = format!("at least {} {subject}, each with {}", probe.min, fields::describe_all(&probe.fields));
     if list.items.len() < probe.min {
         return Finding::fail(format!("{} {subject} found", list.items.len()), expected);

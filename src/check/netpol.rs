@@ -294,7 +294,7 @@ impl Cluster {
                 }
             }
             let pods = match Api::<Pod>::namespaced(client.clone(), namespace).list(&ListParams::default()).await {
-                Ok(list) => list.items,
+                Ok(list) => list.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect(),
                 Err(err) => return Err(api_error(err, backend, &format!("listing pods in {namespace}")).await),
             };
             cluster.pods.insert(namespace.clone(), pods);

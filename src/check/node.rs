@@ -296,8 +296,9 @@ async fn command_in_pods(probe: &CommandProbe, set: &PodSet, backend: &dyn Backe
     if let Some(selector) = &set.selector {
         params = params.labels(selector);
     }
-    let pods = match api.list(&params).await {
-        Ok(list) => list.items,
+    let pods: Vec<Pod> = match api.list(&params).await {
+        // Terminating pods are on their way out (see the objects probe).
+        Ok(list) => list.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect(),
         Err(e) => return Finding::error(format!("listing {selection}: {e}"), format!("{selection} listable")),
     };
     if pods.len() < set.min {

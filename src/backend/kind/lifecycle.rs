@@ -117,6 +117,15 @@ impl KindBackend {
             net.push(NodeNet { name, address: address.trim().to_string(), pod_cidr });
         }
         for node in &net {
+            let prepare = vec!["sh".to_string(), "-c".into(), network::prepare_script(node)];
+            let out = self.exec(&node.name, &prepare).await?;
+            if out.code != 0 {
+                return Err(BackendError::Other(format!(
+                    "preparing {} for the pod network failed: {}",
+                    node.name,
+                    out.stderr.trim()
+                )));
+            }
             self.put_file(
                 &node.name,
                 std::path::Path::new(network::CONFLIST_PATH),

@@ -41,6 +41,22 @@ pub struct NodeNet {
     pub pod_cidr: String,
 }
 
+/// kind's default pod range (its kubeadm config's podSubnet), which each node's range is in.
+pub const POD_SUBNET: &str = "10.244.0.0/16";
+
+/// What a node needs before pods on the bridge can reach Services and other nodes: forwarding,
+/// bridged traffic through iptables (kube-proxy's and kube-router's rules), and masquerade for
+/// pod traffic leaving the pod range (to node addresses), never between pods.
+pub fn prepare_script(node: &NodeNet) -> String {
+    let cidr = &node.pod_cidr;
+    format!(
+        "set -e\nmodprobe br_netfilter 2>/dev/null || true\nsysctl -qw net.ipv4.ip_forward=1\n\
+         sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || echo 'no net.bridge.bridge-nf-call-iptables: same-node Service traffic may fail' >&2\n\
+         iptables -t nat -C POSTROUTING -s {cidr} ! -d {POD_SUBNET} -j MASQUERADE 2>/dev/null || \
+         iptables -t nat -A POSTROUTING -s {cidr} ! -d {POD_SUBNET} -j MASQUERADE\n"
+    )
+}
+
 /// The `ip route replace` commands to run on `node`: one per other node.
 pub fn routes_for(node: &NodeNet, all: &[NodeNet]) -> Vec<Vec<String>> {
     all.iter()
@@ -85,6 +101,9 @@ mod tests {
             vec![["ip", "route", "replace", "10.244.0.0/24", "via", "172.18.0.2"]]
         );
         let conf: Value = serde_json::from_str(&conflist("10.244.1.0/24")).unwrap();
+        let prepare = prepare_script(&nodes[1]);
+        assert!(prepare.contains("-s 10.244.1.0/24 ! -d 10.244.0.0/16 -j MASQUERADE"), "{prepare}");
+        assert!(prepare.contains("net.ipv4.ip_forward=1"), "{prepare}");
         assert_eq!(conf["plugins"][0]["ipam"]["ranges"][0][0]["subnet"], "10.244.1.0/24");
     }
 
