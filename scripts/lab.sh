@@ -8,6 +8,9 @@ cd "$repo"
 if ! docker info >/dev/null 2>&1; then
   scripts/setup.sh
   export CKSLAB_BIN_DIR=${CKSLAB_BIN_DIR:-$(scripts/build-k8s.sh 2>/dev/null | tail -n 1)}
+elif [[ -z ${CKSLAB_KIND_NODE_IMAGE:-} ]] && docker image inspect ckslab/kind-node:v1.34.4 >/dev/null 2>&1; then
+  # An offline machine that built ckslab's node image (scripts/build-kind-node.sh) uses it.
+  export CKSLAB_KIND_NODE_IMAGE=ckslab/kind-node:v1.34.4
 fi
 cargo build --release --locked
 exec target/release/ckslab serve --up "$@"
