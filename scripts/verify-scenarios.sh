@@ -31,9 +31,12 @@ case $backend in
     export CKSLAB_BACKEND=kind
     ids=("$@")
     if ((${#ids[@]} == 0)); then
-      # What the local backend cannot prove (real containers, a kubelet, kube-router), and the
-      # control-plane scenarios whose waits must fit kind's slower API server restarts.
-      ids=(seccomp-runtime-default network-policy-lockdown etcd-encryption audit-policy image-policy-webhook mtls-certificates)
+      # What the local backend cannot prove (real containers, a kubelet, kube-router, the CSR
+      # signer). The scenarios that edit the API server's manifest pass on kind too but take
+      # 10-15 min each there (every edit and every restore is a 42-45 s restart), more than
+      # CI's 90 minutes allow beside everything else: name them to run them
+      # (scripts/verify-scenarios.sh kind etcd-encryption audit-policy image-policy-webhook).
+      ids=(seccomp-runtime-default network-policy-lockdown mtls-certificates)
     fi
     "$ckslab" down >/dev/null 2>&1 || true
     trap '"$ckslab" down >/dev/null 2>&1 || true' EXIT
