@@ -32,6 +32,7 @@ touch "$FAKE_ROOT/clusters"
 case "$1 $2" in
   "get clusters") cat "$FAKE_ROOT/clusters" ;;
   "create cluster")
+    if [ -n "$FAKE_KIND_FAIL" ]; then echo "ERROR: failed to init node with kubeadm: timed out" >&2; exit 1; fi
     shift 2
     while [ $# -gt 0 ]; do case "$1" in --name) name=$2 ;; --kubeconfig) kc=$2 ;; --config) cfg=$2 ;; esac; shift; done
     grep -q "kind: Cluster" "$cfg" || exit 9
@@ -124,6 +125,30 @@ async fn kind_backend_plumbing() {
     node_files_round_trip_with_backups().await;
     missing_tools_name_the_fix().await;
     node_file_steps_leave_backups().await;
+    a_missing_node_image_names_the_command_that_builds_it().await;
+    a_failed_create_says_why_and_deletes_only_its_nodes().await;
+}
+
+async fn a_missing_node_image_names_the_command_that_builds_it() {
+    let fakes = Fakes::new();
+    let backend = fakes.backend().with_node_image(Some("ckslab/kind-node:v1.34.4".into()));
+    let err = backend.up(&LogProgress).await.unwrap_err().to_string();
+    assert!(err.contains("ckslab/kind-node:v1.34.4 is not in this Docker engine"), "{err}");
+    assert!(err.contains("scripts/build-kind-node.sh"), "{err}");
+    assert!(!fakes.log().contains("create cluster"), "nothing is created without the image: {}", fakes.log());
+}
+
+async fn a_failed_create_says_why_and_deletes_only_its_nodes() {
+    let fakes = Fakes::new();
+    unsafe { std::env::set_var("FAKE_KIND_FAIL", "1") };
+    let err = fakes.backend().up(&LogProgress).await.unwrap_err().to_string();
+    unsafe { std::env::remove_var("FAKE_KIND_FAIL") };
+    assert!(err.contains("kind create cluster failed"), "{err}");
+    assert!(err.contains("failed to init node with kubeadm: timed out"), "kind's own words: {err}");
+    assert!(err.contains("kubelet journal on ckslab-control-plane"), "{err}");
+    let log = fakes.log();
+    assert!(log.contains("kind delete cluster --name ckslab"), "the nodes it made are deleted: {log}");
+    assert!(!fakes.home().join("kind/.created-by-ckslab").exists(), "nothing left to claim");
 }
 
 async fn node_file_steps_leave_backups() {
