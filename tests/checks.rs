@@ -902,6 +902,37 @@ async fn the_lockdown_checks_pass_every_solution_and_fail_each_near_miss() {
     );
 }
 
+/// Every check of the shipped node-metadata scenario (rendered into the fixture's namespace),
+/// against each solution's and wrong attempt's policies.
+#[tokio::test]
+async fn the_node_metadata_checks_pass_every_solution_and_fail_each_near_miss() {
+    use std::collections::BTreeMap;
+    let catalog = ckslab::scenario::Catalog::embedded().unwrap();
+    let params = BTreeMap::from([("namespace".to_string(), serde_json::json!("payments"))]);
+    let rendered = catalog.get("node-metadata").unwrap().render(&params).unwrap();
+    let cases: Vec<(&str, Vec<&str>, Vec<&str>)> = vec![
+        ("except-unlabelled", vec!["deny-metadata-except-readers.yaml"], vec![]),
+        ("two-policies", vec!["two-policies.yaml"], vec![]),
+        ("port-80-only", vec!["port-80-only.yaml"], vec!["metadata-denied-any-port"]),
+        ("no-exception", vec!["no-exception.yaml"], vec!["reader-allowed"]),
+        ("deny-all-egress", vec!["deny-all-egress.yaml"], vec!["dns-allowed", "other-egress-kept"]),
+        // No policies at all: the broken state.
+        ("nothing", vec![], vec!["metadata-denied-http", "metadata-denied-any-port"]),
+    ];
+    for (what, files, failing) in cases {
+        let fixture = Fixture::new(netpol_api(lockdown_policies(&rendered, &files), json!({})));
+        for check in &rendered.scenario.checks {
+            let verdict = check::run(check, &fixture).await;
+            let expected = if failing.contains(&check.id.as_str()) { Outcome::Fail } else { Outcome::Pass };
+            assert_eq!(verdict.outcome, expected, "{what}: {} observed {}", check.id, verdict.observed);
+        }
+        if let Some(attempt) = rendered.scenario.wrong_attempts.iter().find(|w| w.name == what) {
+            let named = &attempt.fails;
+            assert!(named.iter().all(|id| failing.contains(&id.as_str())), "{what}: the scenario names {named:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn any_of_and_all_of_combine_probes() {
     let fixture = Fixture::no_api().file(CP, APISERVER, &apiserver_manifest(&[]), 0o600, 0);
