@@ -42,21 +42,27 @@ pub struct KindBackend {
 }
 
 impl KindBackend {
+    /// The docker and kind CLIs on PATH; the node image and images to load from
+    /// `CKSLAB_KIND_NODE_IMAGE` and `CKSLAB_KIND_LOAD_IMAGES` when set.
     pub fn new(data_dir: &Path) -> Self {
-        Self::with_tools(data_dir, PathBuf::from("docker"), PathBuf::from("kind"))
+        let mut backend = Self::with_tools(data_dir, PathBuf::from("docker"), PathBuf::from("kind"));
+        backend.node_image = std::env::var("CKSLAB_KIND_NODE_IMAGE").ok().filter(|s| !s.is_empty());
+        backend.load_images = std::env::var("CKSLAB_KIND_LOAD_IMAGES")
+            .unwrap_or_default()
+            .split([',', ' ', '\n'])
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        backend
     }
 
-    /// With explicit tool paths (tests put recording fakes here).
+    /// With explicit tool paths (tests put recording fakes here), the pinned upstream image
+    /// and nothing to load, whatever the environment says.
     pub fn with_tools(data_dir: &Path, docker: PathBuf, kind: PathBuf) -> Self {
         KindBackend {
             dir: data_dir.join("kind"),
-            node_image: std::env::var("CKSLAB_KIND_NODE_IMAGE").ok().filter(|s| !s.is_empty()),
-            load_images: std::env::var("CKSLAB_KIND_LOAD_IMAGES")
-                .unwrap_or_default()
-                .split([',', ' ', '\n'])
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
+            node_image: None,
+            load_images: Vec::new(),
             backups: data_dir.join("backups"),
             docker,
             kind,
