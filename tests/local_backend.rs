@@ -553,3 +553,36 @@ async fn pods_stay_ready_when_kwok_misses_heartbeats() {
         assert!(pod_is_ready(pod), "{} lost Ready: {:?}", pod.metadata.name.as_deref().unwrap_or("?"), pod.status);
     }
 }
+
+/// Exam mode moves on through the same path as `ckslab start`: an exam whose first task is
+/// etcd-encryption, solved, then its second task started and solved, both grades passing.
+#[tokio::test]
+async fn an_exam_that_draws_etcd_encryption_first_moves_on() {
+    let _api = API.write().await;
+    let (b, _client) = cluster().await;
+    let catalog = ckslab::scenario::Catalog::embedded().unwrap();
+    let rendered: Vec<_> = catalog.scenarios.iter().map(|s| s.render(&Default::default()).unwrap()).collect();
+    let candidates: Vec<&ckslab::scenario::Scenario> =
+        rendered.iter().map(|r| &r.scenario).filter(|s| ckslab::lab::missing_capabilities(s, &b).is_empty()).collect();
+    let curriculum = ckslab::curriculum::Curriculum::get();
+    let exam = (0..10_000)
+        .filter_map(|seed| ckslab::exam::Exam::draw("e".into(), &candidates, curriculum, seed, 5, 0))
+        // (a second task that starts a webhook backend would start this test binary as it)
+        .find(|e| {
+            e.tasks.len() >= 2
+                && e.tasks[0].scenario == "etcd-encryption"
+                && e.tasks[1].scenario != "image-policy-webhook"
+        })
+        .expect("some seed draws etcd-encryption first");
+    let lab = ckslab::lab::Lab::new(std::sync::Arc::new(backend()), &data_dir());
+    for task in &exam.tasks[..2] {
+        let task = rendered.iter().find(|r| r.scenario.id == task.scenario).unwrap();
+        lab.reset(task, &LogProgress).await.unwrap_or_else(|e| panic!("starting {}: {e}", task.scenario.id));
+        lab.solve(task, 0, &LogProgress).await.unwrap_or_else(|e| panic!("solving {}: {e}", task.scenario.id));
+        let report = lab.grade(task, |_| {}).await;
+        assert!(report.passed, "{} after moving on: {:?}", task.scenario.id, report.verdicts);
+    }
+    // Leave the shared cluster as the other tests expect it.
+    let last = lab.active().expect("the second task is active");
+    lab.undo(&last, &LogProgress).await.unwrap();
+}
