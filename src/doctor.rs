@@ -71,6 +71,7 @@ pub async fn examine() -> Vec<Finding> {
         findings.push(privileged_containers().await);
     }
     findings.push(kind_network_policy());
+    findings.push(kind_sandbox());
     let apparmor = Path::new("/sys/module/apparmor").exists();
     findings.push(Finding {
         ok: apparmor,
@@ -142,6 +143,29 @@ fn kind_network_policy() -> Finding {
             "not enforced: the bridge network of ckslab's offline node image does not enforce NetworkPolicy and no kube-router image was found; network-policy checks still grade the policies as data".into()
         },
         fix: (!enforced).then(|| "scripts/kind-netpol.sh builds the kube-router image; `ckslab down && ckslab up --backend kind` then deploys it".into()),
+    }
+}
+
+/// Whether pods can run sandboxed (gVisor) on the kind cluster, and why not.
+fn kind_sandbox() -> Finding {
+    use crate::backend::{Backend, Capability};
+    let kind = crate::backend::kind::KindBackend::new(&crate::backend::data_dir());
+    let ok = kind.capabilities().contains(&Capability::SandboxRuntime);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let short = !missing_bounding_caps(&status, 40).is_empty();
+    let cgroup_v1 = !Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let mut why = vec!["the nodes' containerd has no runsc handler".to_string()];
+    if short {
+        why.push("this host lacks CAP_SYS_RESOURCE, which gVisor's shim needs to set its OOM score".into());
+    }
+    if cgroup_v1 {
+        why.push("on this cgroup v1 host runsc under runc cannot set up the pod's cgroups inside a kind node".into());
+    }
+    Finding {
+        ok,
+        name: "gVisor sandbox on kind".into(),
+        detail: if ok { "runsc handler present".into() } else { format!("not available: {}", why.join("; ")) },
+        fix: (!ok).then(|| "install runsc and a containerd `runsc` handler in the nodes (kind-configs/README.md) on a host with a full capability set and cgroup v2".into()),
     }
 }
 
