@@ -49,15 +49,19 @@ async fn apply_documents(backend: &dyn Backend, yaml: &str, only_missing: bool) 
 }
 
 /// Pods cannot be created in a namespace until its controller-made `default` ServiceAccount
-/// exists; the next step (or a check's dry-run) should not race it.
+/// exists; the next step (or a check's dry-run) should not race it. On kind the controller
+/// manager loses its lease while the API server restarts (45 s there), exits, and comes back
+/// under the kubelet's back-off: after a few restarts that takes more than a minute.
+const SA_WAIT_SECS: u64 = 150;
+
 async fn wait_default_service_account(client: &kube::Client, namespace: &str) -> Result<(), String> {
     use k8s_openapi::api::core::v1::ServiceAccount;
     let api: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), namespace);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(SA_WAIT_SECS);
     while api.get_opt("default").await.map_err(|e| e.to_string())?.is_none() {
         if std::time::Instant::now() > deadline {
             return Err(format!(
-                "namespace {namespace} got no default ServiceAccount within 30s (is kube-controller-manager running?)"
+                "namespace {namespace} got no default ServiceAccount within {SA_WAIT_SECS}s (is kube-controller-manager running? `ckslab status` shows its last log lines)"
             ));
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
