@@ -181,6 +181,23 @@ impl KindBackend {
         Ok(true)
     }
 
+    /// The gateway of ckslab's Docker network: the host's address as the nodes see it.
+    pub(super) async fn record_host_address(&self) -> Result<()> {
+        let format = "{{range .IPAM.Config}}{{.Gateway}} {{end}}";
+        let out = self
+            .run(&self.docker, &Self::docker_args(&["network", "inspect", DOCKER_NETWORK, "-f", format]), None)
+            .await?;
+        if out.code != 0 {
+            tracing::warn!(
+                "no gateway for the {DOCKER_NETWORK} network ({}); webhooks listen on 127.0.0.1",
+                out.stderr.trim()
+            );
+        }
+        let gateway = out.stdout.split_whitespace().find(|a| a.parse::<std::net::Ipv4Addr>().is_ok()).unwrap_or("");
+        std::fs::write(self.dir.join(super::HOST_ADDRESS_FILE), gateway)
+            .map_err(|e| BackendError::io("recording the host's address on the kind network", e))
+    }
+
     /// Every node Ready and every kube-system pod Ready (CoreDNS needs the pod network).
     pub(super) async fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let client = self.client().await?;

@@ -201,6 +201,7 @@ pub fn kind_create_args(config: &Path, kubeconfig: &Path, wait: bool) -> Vec<Str
 }
 
 const CAPABILITIES_FILE: &str = "capabilities.json";
+const HOST_ADDRESS_FILE: &str = "host-address";
 
 /// What every kind cluster has: real nodes, real containers, containerd's seccomp.
 fn base_capabilities() -> Capabilities {
@@ -321,6 +322,7 @@ impl Backend for KindBackend {
             netpol = self.install_network_policy(progress).await?;
         }
         self.load_images(progress).await?;
+        self.record_host_address().await?;
         progress.step("waiting for both nodes and kube-system to be Ready");
         self.wait_ready(std::time::Duration::from_secs(180)).await?;
         let found = self.probe_capabilities(own_cni, netpol).await;
@@ -342,6 +344,7 @@ impl Backend for KindBackend {
         self.delete_cluster().await?;
         std::fs::remove_file(self.dir.join(MARKER)).map_err(|e| BackendError::io("removing the marker", e))?;
         let _ = std::fs::remove_file(self.dir.join(CAPABILITIES_FILE));
+        let _ = std::fs::remove_file(self.dir.join(HOST_ADDRESS_FILE));
         Ok(())
     }
 
@@ -394,6 +397,15 @@ impl Backend for KindBackend {
 
     fn node_shell_hint(&self, node: &str) -> String {
         format!("docker exec -it {node} bash")
+    }
+
+    /// The host as the nodes see it: the gateway of ckslab's Docker network (recorded at
+    /// `up`), where webhook backends ckslab runs on this machine listen for the API server.
+    fn host_address(&self) -> (String, String) {
+        match std::fs::read_to_string(self.dir.join(HOST_ADDRESS_FILE)) {
+            Ok(address) if !address.trim().is_empty() => (address.trim().to_string(), address.trim().to_string()),
+            _ => ("127.0.0.1".into(), "127.0.0.1".into()),
+        }
     }
 
     fn shell_command(&self, node: &str, command: Option<&str>) -> std::process::Command {
