@@ -10,14 +10,18 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 scripts/setup.sh --e2e
 
-export CKSLAB_BIN_DIR=${CKSLAB_BIN_DIR:-$(scripts/build-k8s.sh 2>/dev/null | tail -n 1)}
+CKSLAB_BIN_DIR=${CKSLAB_BIN_DIR:-$(scripts/build-k8s.sh 2>/dev/null | tail -n 1)}
+export CKSLAB_BIN_DIR
 # kind: a Docker engine of our own for this run (its own socket and data dir; stopped at the end
 # with no container left), the offline node image, kube-router for NetworkPolicy and the
 # stand-in images, all cached under ~/.cache/ckslab/kind and rebuilt only when an input changes.
 if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
-  export "$(scripts/docker-engine.sh start | tail -n 1)"
+  # (assignments first: `export X=$(cmd)` would hide a failing cmd from set -e)
+  engine=$(scripts/docker-engine.sh start | tail -n 1)
+  export "${engine:?}"
   trap 'scripts/docker-engine.sh stop' EXIT
-  export CKSLAB_KIND_NODE_IMAGE=$(scripts/build-kind-node.sh | tail -n 1)
+  CKSLAB_KIND_NODE_IMAGE=$(scripts/build-kind-node.sh | tail -n 1)
+  export CKSLAB_KIND_NODE_IMAGE
   scripts/kind-netpol.sh | tail -n 1
   CKSLAB_KIND_LOAD_IMAGES=$(scripts/build-stand-in-images.sh | tr '\n' ' ')
   export CKSLAB_KIND_LOAD_IMAGES
