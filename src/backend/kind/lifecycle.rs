@@ -209,12 +209,8 @@ impl KindBackend {
             match nodes.list(&ListParams::default()).await {
                 Ok(list) => {
                     for node in &list.items {
-                        let ready = node
-                            .status
-                            .as_ref()
-                            .and_then(|s| s.conditions.as_ref())
-                            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-                        if !ready {
+                        let conditions = node.status.as_ref().and_then(|s| s.conditions.as_ref()).into_iter().flatten();
+                        if !ready(conditions.map(|c| (c.type_.as_str(), c.status.as_str()))) {
                             waiting.push(format!("node {}", node.metadata.name.as_deref().unwrap_or("?")));
                         }
                     }
@@ -226,12 +222,8 @@ impl KindBackend {
             }
             if let Ok(list) = pods.list(&ListParams::default()).await {
                 for pod in &list.items {
-                    let ready = pod
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-                    if !ready {
+                    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref()).into_iter().flatten();
+                    if !ready(conditions.map(|c| (c.type_.as_str(), c.status.as_str()))) {
                         waiting.push(format!("pod kube-system/{}", pod.metadata.name.as_deref().unwrap_or("?")));
                     }
                 }
@@ -272,6 +264,11 @@ impl KindBackend {
         }
         found
     }
+}
+
+/// A node's or a pod's `Ready` condition is `True`.
+fn ready<'a>(mut conditions: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+    conditions.any(|(kind, status)| kind == "Ready" && status == "True")
 }
 
 fn tail(text: &str, lines: usize) -> String {
