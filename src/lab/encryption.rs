@@ -8,13 +8,12 @@
 //! object of every resource the config covered is rewritten.
 
 use std::path::Path;
-use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use kube::discovery::{Discovery, verbs};
 use serde_json::{Value, json};
 
-use crate::backend::{Backend, Progress, wait_api_healthy};
+use crate::backend::{Backend, Progress};
 use crate::staticpod::{Manifest, manifest_path};
 use crate::step;
 
@@ -99,32 +98,33 @@ async fn in_force(backend: &dyn Backend, current: &Manifest) -> Result<Option<In
 
 /// Called with the manifest about to be replaced by `baseline`. Leaves every object the
 /// learner's encryption config covered stored in plaintext, then puts the learner's file back
-/// as it was. Does nothing when no encryption config is in force or the baseline keeps it.
+/// as it was, and returns the resource patterns that config covered (for [`check_readable`]
+/// after the restore). Does nothing, and returns none, when no encryption config is in force
+/// or the baseline keeps it. With the API server down (say, a flag without its volume) it
+/// wrote nothing under that config since; what it wrote before cannot be reached, and the
+/// readability check after the restore says so if that happened.
 pub async fn decrypt_before_restore(
     backend: &dyn Backend,
     current_text: &str,
     baseline_text: &str,
+    api_up: bool,
     progress: &dyn Progress,
-) -> Result<(), DecryptError> {
+) -> Result<Vec<String>, DecryptError> {
     let path = manifest_path("kube-apiserver").display().to_string();
-    let Ok(current) = Manifest::parse(&path, current_text) else { return Ok(()) };
+    let Ok(current) = Manifest::parse(&path, current_text) else { return Ok(Vec::new()) };
     let baseline_flag = Manifest::parse(&path, baseline_text).ok().and_then(|m| m.flag("encryption-provider-config"));
     if baseline_flag.is_some() && baseline_flag == current.flag("encryption-provider-config") {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let Some(learner) = in_force(backend, &current).await? else { return Ok(()) };
+    let Some(learner) = in_force(backend, &current).await? else { return Ok(Vec::new()) };
     let patterns = covered_patterns(&learner.config);
-    if patterns.is_empty() {
-        return Ok(());
+    if patterns.is_empty() || !api_up {
+        if !patterns.is_empty() {
+            tracing::info!("API server down under an encryption config; restoring without rewriting");
+        }
+        return Ok(patterns);
     }
     let client = backend.client().await?;
-    if wait_api_healthy(&client, Duration::from_secs(5)).await.is_err() {
-        // The API server is down under this config (say, a flag without its volume): it
-        // wrote nothing with it since it went down. What it wrote before cannot be reached;
-        // the readability check after the restore says so if that happened.
-        tracing::info!("API server down under an encryption config; restoring without rewriting");
-        return Ok(());
-    }
     let node = backend.control_plane();
     progress.step(&format!("making what {} encrypted readable: identity first", learner.host_path));
     let transitional = serde_json::to_string_pretty(&identity_first(&learner.config)).expect("JSON serializes");
@@ -142,7 +142,7 @@ pub async fn decrypt_before_restore(
     .await;
     // The learner's file goes back as it was, whatever happened.
     backend.write_file(&node, Path::new(&learner.host_path), &learner.bytes, learner.mode).await?;
-    result
+    result.map(|()| patterns)
 }
 
 /// Rewrites (get, then replace) every object of every listable, updatable resource a pattern
@@ -230,16 +230,6 @@ pub async fn check_readable(client: &kube::Client, patterns: &[String]) -> Resul
         }
     }
     Ok(())
-}
-
-/// The patterns the encryption config in `manifest_text` covers, if one is in force.
-pub async fn patterns_in_force(backend: &dyn Backend, manifest_text: &str) -> Vec<String> {
-    let path = manifest_path("kube-apiserver").display().to_string();
-    let Ok(manifest) = Manifest::parse(&path, manifest_text) else { return Vec::new() };
-    match in_force(backend, &manifest).await {
-        Ok(Some(learner)) => covered_patterns(&learner.config),
-        _ => Vec::new(),
-    }
 }
 
 #[cfg(test)]

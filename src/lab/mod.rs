@@ -177,10 +177,7 @@ impl Lab {
         if let Some(current) = backend.read_file(&backend.control_plane(), &manifest_path("kube-apiserver")).await? {
             let current = String::from_utf8_lossy(&current).into_owned();
             let baseline = std::fs::read_to_string(self.baseline_dir().join("kube-apiserver.yaml")).unwrap_or_default();
-            encrypted = encryption::patterns_in_force(backend, &current).await;
-            if api_up {
-                encryption::decrypt_before_restore(backend, &current, &baseline, progress).await?;
-            }
+            encrypted = encryption::decrypt_before_restore(backend, &current, &baseline, api_up, progress).await?;
         }
         if api_up {
             step::run_steps("cleanup", cleanup, rendered, backend, progress).await?;
