@@ -16,11 +16,7 @@ use libtest_mimic::{Failed, Trial};
 
 fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let reason = runtime.block_on(engine::engine()).err().or_else(|| {
-        engine::node_image()
-            .is_none()
-            .then(|| "CKSLAB_KIND_NODE_IMAGE is not set (scripts/build-kind-node.sh prints it)".into())
-    });
+    let reason = engine::unavailable(&runtime);
     let trials = vec![
         Trial::test("kind_up_scenario_node_shell_down", lab_end_to_end),
         Trial::test("kind_up_killed_midway_then_down_leaves_nothing", killed_up_then_down),

@@ -13,11 +13,7 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let reason = runtime.block_on(engine::engine()).err().or_else(|| {
-        engine::node_image()
-            .is_none()
-            .then(|| "CKSLAB_KIND_NODE_IMAGE is not set (scripts/build-kind-node.sh prints it)".into())
-    });
+    let reason = engine::unavailable(&runtime);
     let trials = vec![Trial::test("node_image_boots_with_kubelet_kubeadm_and_preloaded_images", move || {
         runtime.block_on(node_image_boots())
     })];

@@ -36,3 +36,12 @@ pub fn run(mut trials: Vec<libtest_mimic::Trial>, reason: Option<String>) -> std
 pub fn node_image() -> Option<String> {
     std::env::var("CKSLAB_KIND_NODE_IMAGE").ok().filter(|s| !s.is_empty())
 }
+
+/// Why a test that needs the engine and ckslab's node image cannot run here, if it cannot.
+pub fn unavailable(runtime: &tokio::runtime::Runtime) -> Option<String> {
+    runtime.block_on(engine()).err().or_else(|| {
+        node_image()
+            .is_none()
+            .then(|| "CKSLAB_KIND_NODE_IMAGE is not set (scripts/build-kind-node.sh prints it)".into())
+    })
+}
