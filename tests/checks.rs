@@ -96,7 +96,7 @@ impl Backend for Fixture {
         Ok(())
     }
     async fn status(&self) -> Result<ClusterStatus, BackendError> {
-        Err(BackendError::Other("not in fixtures".into()))
+        Err(BackendError::NoCluster { backend: "fixtures".into() })
     }
     fn kubeconfig_path(&self) -> PathBuf {
         PathBuf::from("/nonexistent/kubeconfig")
@@ -164,10 +164,11 @@ impl Backend for Fixture {
         Ok(is_dir.then_some(FileStat { mode: 0o755, uid: 0, gid: 0, is_dir: true }))
     }
     async fn exec(&self, _node: &str, argv: &[String]) -> Result<ExecOutput, BackendError> {
-        self.commands
-            .get(&argv.join(" "))
-            .cloned()
-            .ok_or_else(|| BackendError::Other(format!("no fixture for `{}`", argv.join(" "))))
+        self.commands.get(&argv.join(" ")).cloned().ok_or_else(|| BackendError::CommandFailed {
+            command: argv.join(" "),
+            code: 127,
+            stderr: "no fixture".into(),
+        })
     }
     async fn etcd_get(&self, _key: &str) -> Result<Option<Vec<u8>>, BackendError> {
         Ok(None)

@@ -68,7 +68,7 @@ impl Backend for FakeBackend {
     }
     async fn up(&self, progress: &dyn Progress) -> BackendResult<()> {
         progress.step("starting the fake control plane");
-        let _permit = self.up_gate.acquire().await.map_err(|e| BackendError::Other(e.to_string()))?;
+        let _permit = self.up_gate.acquire().await.map_err(|_| BackendError::NoCluster { backend: "fake".into() })?;
         self.exists.store(true, Ordering::SeqCst);
         progress.step("fake cluster ready");
         Ok(())

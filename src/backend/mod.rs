@@ -147,8 +147,40 @@ pub enum BackendError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("{0}")]
-    Other(String),
+    /// A command ckslab ran (docker, kind, one on a node) exited non-zero.
+    #[error("`{command}` failed ({code}): {stderr}")]
+    CommandFailed { command: String, code: i32, stderr: String },
+    #[error("the kind cluster config: {0}")]
+    KindConfig(String),
+    #[error(
+        "no kind cluster created by ckslab is recorded in {}; ckslab deletes only clusters it created",
+        .0.display()
+    )]
+    NoClusterOfOurs(PathBuf),
+    #[error(
+        "the node image {0} is not in this Docker engine\n  fix: scripts/build-kind-node.sh builds it offline (or loads it from its cache) and prints the reference to pass"
+    )]
+    NodeImageMissing(String),
+    #[error(
+        "kind create cluster failed ({code}); {cleanup}\n  kind said:\n{kind_said}\n  kubelet journal on {node}:\n{kubelet}"
+    )]
+    KindCreateFailed { code: i32, cleanup: String, kind_said: String, node: String, kubelet: String },
+    /// Something the backend waits for did not happen; `then` is empty or says where to look.
+    #[error("{what} within {secs}s{then}")]
+    Timeout { what: String, secs: u64, then: String },
+    #[error("processes of this cluster are still running (a node shell?): {}", .0.join("; "))]
+    ProcessesLeft(Vec<String>),
+    #[error(
+        "the local supervisor exited; its log ({}) ends with:\n{tail}\n  (it runs `{exe} {command} --cluster-dir DIR`; set {env} to use another executable)",
+        log.display()
+    )]
+    SupervisorExited { log: PathBuf, tail: String, exe: String, command: &'static str, env: &'static str },
+    #[error(
+        "the local cluster is running but its API server is not healthy\n{report}\n  fix: see `ckslab status`, repair the manifest, or `ckslab down` and `ckslab up` again"
+    )]
+    RunningButUnhealthy { report: String },
+    #[error("applying the NetworkPolicy enforcer: {0}")]
+    NetpolManifest(#[source] Box<crate::step::StepFailure>),
 }
 
 impl BackendError {

@@ -27,6 +27,10 @@ pub enum DecryptError {
         "{0}\n  the cluster may hold objects the original API server cannot read;\n  fix: `ckslab down && ckslab up` rebuilds the lab cluster"
     )]
     Unrecoverable(String),
+    #[error(
+        "restarting the API server with the identity-first copy: {0}\n  the cluster may hold objects the original API server cannot read;\n  fix: `ckslab down && ckslab up` rebuilds the lab cluster"
+    )]
+    Restart(#[source] Box<step::StepFailure>),
     #[error(transparent)]
     Backend(#[from] crate::backend::BackendError),
 }
@@ -135,7 +139,7 @@ pub async fn decrypt_before_restore(
     let result = async {
         step::write_manifest_and_wait(backend, "kube-apiserver", &restarted.to_yaml(), Some(true))
             .await
-            .map_err(DecryptError::Unrecoverable)?;
+            .map_err(|e| DecryptError::Restart(Box::new(e)))?;
         progress.step(&format!("rewriting every object covered by {}", patterns.join(", ")));
         rewrite_covered(&client, &patterns).await
     }

@@ -32,8 +32,27 @@ pub enum LabError {
     Unsupported { scenario: String, backend: &'static str, missing: Vec<Capability> },
     #[error(transparent)]
     Decrypt(#[from] encryption::DecryptError),
-    #[error("{0}")]
-    Other(String),
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("restoring the original {component} manifest: {source}")]
+    Restore {
+        component: &'static str,
+        #[source]
+        source: Box<step::StepFailure>,
+    },
+    #[error("{scenario} has no solution #{index} (it has {count})")]
+    NoSuchSolution { scenario: String, index: usize, count: usize },
+}
+
+/// `map_err(io("writing", &path))`: an I/O failure on one of the lab's own files.
+fn io(what: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> LabError {
+    let path = path.to_path_buf();
+    move |source| LabError::Io { what, path, source }
 }
 
 pub struct Lab {
@@ -69,7 +88,7 @@ impl Lab {
         self.set_active(None)?;
         let dir = self.baseline_dir();
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| LabError::Other(format!("removing {}: {e}", dir.display())))?;
+            std::fs::remove_dir_all(&dir).map_err(io("removing", &dir))?;
         }
         Ok(())
     }
@@ -80,12 +99,12 @@ impl Lab {
         if dir.exists() && !overwrite {
             return Ok(());
         }
-        std::fs::create_dir_all(&dir).map_err(|e| LabError::Other(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
         let node = self.backend.control_plane();
         for component in CONTROL_PLANE_COMPONENTS {
             if let Some(bytes) = self.backend.read_file(&node, &manifest_path(component)).await? {
-                std::fs::write(dir.join(format!("{component}.yaml")), bytes)
-                    .map_err(|e| LabError::Other(format!("writing the baseline: {e}")))?;
+                let path = dir.join(format!("{component}.yaml"));
+                std::fs::write(&path, bytes).map_err(io("writing the baseline", &path))?;
             }
         }
         Ok(())
@@ -110,7 +129,7 @@ impl Lab {
             progress.step(&format!("restoring the original {component} manifest"));
             step::write_manifest_and_wait(self.backend.as_ref(), component, &String::from_utf8_lossy(&baseline), None)
                 .await
-                .map_err(LabError::Other)?;
+                .map_err(|source| LabError::Restore { component, source: Box::new(source) })?;
         }
         Ok(())
     }
@@ -136,15 +155,11 @@ impl Lab {
         match rendered {
             Some(rendered) => {
                 let dir = path.parent().expect("has a parent");
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| LabError::Other(format!("creating {}: {e}", dir.display())))?;
-                std::fs::write(&path, rendered.to_json())
-                    .map_err(|e| LabError::Other(format!("writing {}: {e}", path.display())))
+                std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+                std::fs::write(&path, rendered.to_json()).map_err(io("writing", &path))
             }
             None => match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(LabError::Other(format!("removing {}: {e}", path.display())))
-                }
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("removing", &path)(e)),
                 _ => Ok(()),
             },
         }
@@ -211,11 +226,11 @@ impl Lab {
 
     /// Applies solution `index` (0 is the reference) to the current state.
     pub async fn solve(&self, rendered: &Rendered, index: usize, progress: &dyn Progress) -> Result<(), LabError> {
-        let solution = rendered
-            .scenario
-            .solutions
-            .get(index)
-            .ok_or_else(|| LabError::Other(format!("{} has no solution #{index}", rendered.scenario.id)))?;
+        let solution = rendered.scenario.solutions.get(index).ok_or_else(|| LabError::NoSuchSolution {
+            scenario: rendered.scenario.id.clone(),
+            index,
+            count: rendered.scenario.solutions.len(),
+        })?;
         let phase = format!("solution {}", solution.name);
         step::run_steps(&phase, &solution.steps, rendered, self.backend.as_ref(), progress).await?;
         Ok(())

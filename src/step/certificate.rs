@@ -19,24 +19,29 @@ use rcgen::{
     KeyUsagePurpose, SerialNumber,
 };
 
+use super::error::{Context, StepFailure};
 use crate::backend::Backend;
 use crate::scenario::IssueCertificate;
 
-pub async fn issue(backend: &dyn Backend, spec: &IssueCertificate) -> Result<(), String> {
-    let client = backend.client().await.map_err(|e| e.to_string())?;
+pub async fn issue(backend: &dyn Backend, spec: &IssueCertificate) -> Result<(), StepFailure> {
+    let client = backend.client().await?;
     let algorithm = match spec.key.as_deref().unwrap_or("ecdsa-p256") {
         "ecdsa-p256" => &rcgen::PKCS_ECDSA_P256_SHA256,
         "ecdsa-p384" => &rcgen::PKCS_ECDSA_P384_SHA384,
-        other => return Err(format!("key type {other} is not supported (ecdsa-p256, ecdsa-p384)")),
+        other => {
+            return Err(StepFailure::Unsupported(format!(
+                "key type {other} is not supported (ecdsa-p256, ecdsa-p384)"
+            )));
+        }
     };
-    let key = KeyPair::generate_for(algorithm).map_err(|e| e.to_string())?;
-    let mut params = CertificateParams::new(spec.dns_names.clone()).map_err(|e| e.to_string())?;
+    let key = KeyPair::generate_for(algorithm).context("generating the key")?;
+    let mut params = CertificateParams::new(spec.dns_names.clone()).context("the DNS names")?;
     params.distinguished_name.push(DnType::CommonName, spec.common_name.clone());
     for org in &spec.organizations {
         params.distinguished_name.push(DnType::OrganizationName, org.clone());
     }
-    let request = params.serialize_request(&key).map_err(|e| e.to_string())?;
-    let pem = request.pem().map_err(|e| e.to_string())?;
+    let request = params.serialize_request(&key).context("making the certificate request")?;
+    let pem = request.pem().context("encoding the certificate request")?;
 
     let api: Api<CertificateSigningRequest> = Api::all(client.clone());
     let csr = CertificateSigningRequest {
@@ -50,11 +55,11 @@ pub async fn issue(backend: &dyn Backend, spec: &IssueCertificate) -> Result<(),
         },
         ..Default::default()
     };
-    api.create(&PostParams::default(), &csr).await.map_err(|e| format!("creating CSR {}: {e}", spec.csr))?;
+    api.create(&PostParams::default(), &csr).await.context(format!("creating CSR {}", spec.csr))?;
     if !spec.approve {
         return Ok(());
     }
-    let mut current = api.get(&spec.csr).await.map_err(|e| e.to_string())?;
+    let mut current = api.get(&spec.csr).await.context(format!("reading CSR {}", spec.csr))?;
     current.status = Some(CertificateSigningRequestStatus {
         conditions: Some(vec![CertificateSigningRequestCondition {
             type_: "Approved".into(),
@@ -67,27 +72,28 @@ pub async fn issue(backend: &dyn Backend, spec: &IssueCertificate) -> Result<(),
     });
     api.replace_subresource("approval", &spec.csr, &PostParams::default(), &current)
         .await
-        .map_err(|e| format!("approving CSR {}: {e}", spec.csr))?;
+        .context(format!("approving CSR {}", spec.csr))?;
     if spec.sign_with_cluster_ca {
         sign_with_cluster_ca(backend, &api, spec).await?;
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     let certificate = loop {
-        let csr = api.get(&spec.csr).await.map_err(|e| e.to_string())?;
+        let csr = api.get(&spec.csr).await.context(format!("reading CSR {}", spec.csr))?;
         if let Some(cert) = csr.status.and_then(|s| s.certificate) {
             break cert;
         }
         if Instant::now() > deadline {
-            return Err(format!(
-                "CSR {} was not signed within 60s (is the controller-manager's signer running?)",
-                spec.csr
+            return Err(StepFailure::timeout_then(
+                format!("CSR {} was not signed", spec.csr),
+                60,
+                " (is the controller-manager's signer running?)",
             ));
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     let Some((namespace, name)) = spec.secret.as_deref().and_then(|s| s.split_once('/')) else { return Ok(()) };
     let stored_key =
-        if spec.mismatched_key { KeyPair::generate_for(algorithm).map_err(|e| e.to_string())? } else { key };
+        if spec.mismatched_key { KeyPair::generate_for(algorithm).context("generating the key")? } else { key };
     let ca = cluster_ca(client.clone(), namespace).await?;
     let secret = Secret {
         metadata: ObjectMeta {
@@ -106,7 +112,7 @@ pub async fn issue(backend: &dyn Backend, spec: &IssueCertificate) -> Result<(),
     Api::<Secret>::namespaced(client, namespace)
         .create(&PostParams::default(), &secret)
         .await
-        .map_err(|e| format!("creating secret {namespace}/{name}: {e}"))?;
+        .context(format!("creating secret {namespace}/{name}"))?;
     Ok(())
 }
 
@@ -120,24 +126,23 @@ async fn sign_with_cluster_ca(
     backend: &dyn Backend,
     api: &Api<CertificateSigningRequest>,
     spec: &IssueCertificate,
-) -> Result<(), String> {
+) -> Result<(), StepFailure> {
     let node = backend.control_plane();
     let mut pems = Vec::new();
     for path in [CA_CERT, CA_KEY] {
         let bytes = backend
             .read_file(&node, Path::new(path))
-            .await
-            .map_err(|e| format!("reading {path} on {node}: {e}"))?
-            .ok_or_else(|| format!("{path} does not exist on {node}"))?;
+            .await?
+            .ok_or_else(|| StepFailure::MissingNodeFile { node: node.clone(), path: path.into() })?;
         pems.push(String::from_utf8_lossy(&bytes).into_owned());
     }
-    let key = ca_key_pair(&pems[1]).map_err(|e| format!("{CA_KEY}: {e}"))?;
-    let issuer = Issuer::from_ca_cert_pem(&pems[0], key).map_err(|e| format!("{CA_CERT}: {e}"))?;
+    let key = ca_key_pair(&pems[1])?;
+    let issuer = Issuer::from_ca_cert_pem(&pems[0], key).context(CA_CERT)?;
 
-    let mut current = api.get(&spec.csr).await.map_err(|e| e.to_string())?;
+    let mut current = api.get(&spec.csr).await.context(format!("reading CSR {}", spec.csr))?;
     let request = String::from_utf8_lossy(&current.spec.request.0).into_owned();
     let mut csr = CertificateSigningRequestParams::from_pem(&request)
-        .map_err(|e| format!("CSR {} holds no valid request: {e}", spec.csr))?;
+        .context(format!("CSR {} holds no valid request", spec.csr))?;
     let params = &mut csr.params;
     params.key_usages = Vec::new();
     params.extended_key_usages = Vec::new();
@@ -147,7 +152,7 @@ async fn sign_with_cluster_ca(
             "key encipherment" => params.key_usages.push(KeyUsagePurpose::KeyEncipherment),
             "server auth" => params.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth),
             "client auth" => params.extended_key_usages.push(ExtendedKeyUsagePurpose::ClientAuth),
-            other => return Err(format!("usage {other:?} cannot be signed here")),
+            other => return Err(StepFailure::Unsupported(format!("usage {other:?} cannot be signed here"))),
         }
     }
     // Whole days (rcgen's dates): from yesterday, so a skewed clock still sees it valid.
@@ -158,27 +163,31 @@ async fn sign_with_cluster_ca(
     serial[0] &= 0x7f; // a positive DER integer
     params.serial_number = Some(SerialNumber::from_slice(&serial));
     params.use_authority_key_identifier_extension = true;
-    let certificate = csr.signed_by(&issuer).map_err(|e| format!("signing CSR {}: {e}", spec.csr))?;
+    let certificate = csr.signed_by(&issuer).context(format!("signing CSR {}", spec.csr))?;
 
     let status = current.status.get_or_insert_with(Default::default);
     status.certificate = Some(ByteString(certificate.pem().into_bytes()));
     api.replace_subresource("status", &spec.csr, &PostParams::default(), &current)
         .await
-        .map_err(|e| format!("writing the certificate into CSR {}'s status: {e}", spec.csr))?;
+        .context(format!("writing the certificate into CSR {}'s status", spec.csr))?;
     Ok(())
 }
 
 /// The CA's key pair. kubeadm writes an RSA key as PKCS#1 ("RSA PRIVATE KEY"), which rcgen reads
 /// only inside PKCS#8, so such a key is wrapped first.
-fn ca_key_pair(pem_text: &str) -> Result<KeyPair, String> {
-    let (_, block) =
-        x509_parser::pem::parse_x509_pem(pem_text.as_bytes()).map_err(|e| format!("not a PEM key: {e}"))?;
+fn ca_key_pair(pem_text: &str) -> Result<KeyPair, StepFailure> {
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem_text.as_bytes())
+        .map_err(|e| StepFailure::Unsupported(format!("{CA_KEY}: not a PEM key: {e}")))?;
     let pkcs8 = match block.label.as_str() {
         "PRIVATE KEY" => block.contents,
         "RSA PRIVATE KEY" => pkcs8_from_pkcs1(&block.contents),
-        other => return Err(format!("a {other} block is not supported (PKCS#8 or PKCS#1 RSA keys are)")),
+        other => {
+            return Err(StepFailure::Unsupported(format!(
+                "{CA_KEY}: a {other} block is not supported (PKCS#8 or PKCS#1 RSA keys are)"
+            )));
+        }
     };
-    KeyPair::try_from(pkcs8.as_slice()).map_err(|e| e.to_string())
+    KeyPair::try_from(pkcs8.as_slice()).context(CA_KEY)
 }
 
 /// PKCS#8 PrivateKeyInfo around a PKCS#1 RSAPrivateKey: version 0, rsaEncryption, the key.
@@ -209,21 +218,21 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
 }
 
 /// The cluster CA as every namespace sees it (the kube-root-ca.crt ConfigMap).
-async fn cluster_ca(client: kube::Client, namespace: &str) -> Result<String, String> {
+async fn cluster_ca(client: kube::Client, namespace: &str) -> Result<String, StepFailure> {
     let api: Api<ConfigMap> = Api::namespaced(client, namespace);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(ca) = api
             .get_opt("kube-root-ca.crt")
             .await
-            .map_err(|e| e.to_string())?
+            .context(format!("reading {namespace}/kube-root-ca.crt"))?
             .and_then(|c| c.data)
             .and_then(|d| d.get("ca.crt").cloned())
         {
             return Ok(ca);
         }
         if Instant::now() > deadline {
-            return Err(format!("no kube-root-ca.crt ConfigMap in {namespace}"));
+            return Err(StepFailure::timeout(format!("no kube-root-ca.crt ConfigMap appeared in {namespace}"), 30));
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -262,6 +271,7 @@ mod tests {
     #[test]
     fn unsupported_keys_say_what_is_supported() {
         let err = ca_key_pair("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n").unwrap_err();
-        assert!(err.contains("PKCS#8 or PKCS#1 RSA"), "{err}");
+        assert!(matches!(err, StepFailure::Unsupported(_)), "{err:?}");
+        assert!(err.to_string().contains("PKCS#8 or PKCS#1 RSA"), "{err}");
     }
 }

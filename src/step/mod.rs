@@ -3,6 +3,7 @@
 
 mod apply;
 mod certificate;
+mod error;
 mod namespace;
 mod webhook;
 
@@ -20,22 +21,25 @@ use crate::scenario::{KubectlCommand, ObjectRef, Rendered, StaticPodEdit, Step, 
 use crate::staticpod::{Manifest, manifest_path};
 
 pub use apply::apply_yaml;
+use error::Context;
+pub use error::StepFailure;
 pub use webhook::NAME as WEBHOOK_NAME;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub struct StepError {
     pub phase: String,
     /// 1-based index of the failing step in its phase.
     pub index: usize,
     pub step: String,
-    pub message: String,
+    /// Boxed: a StepError travels up through every lab and CLI result.
+    pub cause: Box<StepFailure>,
     /// What was applied before the failure, in order.
     pub applied: Vec<String>,
 }
 
 impl fmt::Display for StepError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} step {} ({}) failed: {}", self.phase, self.index, self.step, self.message)?;
+        write!(f, "{} step {} ({}) failed: {}", self.phase, self.index, self.step, self.cause)?;
         if self.applied.is_empty() {
             write!(f, "\n  nothing of this phase was applied before it")
         } else {
@@ -45,6 +49,13 @@ impl fmt::Display for StepError {
             }
             Ok(())
         }
+    }
+}
+
+impl std::error::Error for StepError {
+    /// The cause itself (not its box), so callers can downcast it to `StepFailure`.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.cause.as_ref())
     }
 }
 
@@ -95,52 +106,50 @@ pub async fn run_steps(
     for (index, step) in steps.iter().enumerate() {
         let what = describe(step);
         progress.step(&format!("{phase} {}/{}: {what}", index + 1, steps.len()));
-        if let Err(message) = run_step(step, rendered, backend).await {
-            return Err(StepError { phase: phase.to_string(), index: index + 1, step: what, message, applied });
+        if let Err(cause) = run_step(step, rendered, backend).await {
+            let cause = Box::new(cause);
+            return Err(StepError { phase: phase.to_string(), index: index + 1, step: what, cause, applied });
         }
         applied.push(what);
     }
     Ok(applied)
 }
 
-async fn run_step(step: &Step, rendered: &Rendered, backend: &dyn Backend) -> Result<(), String> {
+async fn run_step(step: &Step, rendered: &Rendered, backend: &dyn Backend) -> Result<(), StepFailure> {
     match step {
         Step::Apply(yaml) => apply_yaml(backend, yaml).await,
         Step::ApplyFile(name) => {
-            let yaml = rendered.file(name).map_err(|e| e.to_string())?;
+            let yaml = rendered.file(name)?;
             apply_yaml(backend, &yaml).await
         }
         Step::CreateMissingFile(name) => {
-            let yaml = rendered.file(name).map_err(|e| e.to_string())?;
+            let yaml = rendered.file(name)?;
             apply::create_missing(backend, &yaml).await
         }
         Step::Delete(target) => delete(backend, target).await,
         Step::WriteFile(write) => {
             let content = match (&write.content, &write.from) {
                 (Some(content), _) => content.clone(),
-                (None, Some(name)) => rendered.file(name).map_err(|e| e.to_string())?,
-                (None, None) => return Err("write-file needs content or from".into()),
+                (None, Some(name)) => rendered.file(name)?,
+                (None, None) => return Err(StepFailure::Unsupported("write-file needs content or from".into())),
             };
             for node in resolve_nodes(&write.node, backend) {
-                backend
-                    .write_file(&node, Path::new(&write.path), content.as_bytes(), write.mode)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                backend.write_file(&node, Path::new(&write.path), content.as_bytes(), write.mode).await?;
             }
             Ok(())
         }
         Step::RemoveFile(file) => {
             for node in resolve_nodes(&file.node, backend) {
-                backend.remove_file(&node, Path::new(&file.path)).await.map_err(|e| e.to_string())?;
+                backend.remove_file(&node, Path::new(&file.path)).await?;
             }
             Ok(())
         }
         Step::StaticPod(edit) => edit_static_pod(backend, edit).await,
         Step::Run(run) => {
             for node in resolve_nodes(&run.node, backend) {
-                let out = backend.exec(&node, &run.command).await.map_err(|e| e.to_string())?;
+                let out = backend.exec(&node, &run.command).await?;
                 if out.code != 0 && !run.allow_failure {
-                    return Err(format!("exit code {} on {node}: {}", out.code, out.stderr.trim()));
+                    return Err(StepFailure::CommandFailed { node, code: out.code, stderr: out.stderr.trim().into() });
                 }
             }
             Ok(())
@@ -153,8 +162,8 @@ async fn run_step(step: &Step, rendered: &Rendered, backend: &dyn Backend) -> Re
     }
 }
 
-async fn delete(backend: &dyn Backend, target: &ObjectRef) -> Result<(), String> {
-    let client = backend.client().await.map_err(|e| e.to_string())?;
+async fn delete(backend: &dyn Backend, target: &ObjectRef) -> Result<(), StepFailure> {
+    let client = backend.client().await?;
     if target.kind == "Namespace" && target.api_version == "v1" {
         return namespace::purge(&client, &target.name).await;
     }
@@ -162,48 +171,48 @@ async fn delete(backend: &dyn Backend, target: &ObjectRef) -> Result<(), String>
         Ok((api, _)) => api,
         // The kind does not exist (a CRD not installed): nothing to delete.
         Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e).context(format!("finding the API of {}", object_name(target))),
     };
     match api.delete(&target.name, &DeleteParams::background()).await {
         Ok(_) => {}
         Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e).context(format!("deleting {}", object_name(target))),
     }
     // Setup after a reset recreates these objects, so wait until they are really gone.
     let deadline = Instant::now() + Duration::from_secs(90);
-    while api.get_opt(&target.name).await.map_err(|e| e.to_string())?.is_some() {
+    while api.get_opt(&target.name).await.context(format!("reading {}", object_name(target)))?.is_some() {
         if Instant::now() > deadline {
-            return Err(format!("{} still exists after 90s", object_name(target)));
+            return Err(StepFailure::timeout(format!("{} was not gone", object_name(target)), 90));
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     Ok(())
 }
 
-async fn rewrite(backend: &dyn Backend, spec: &crate::scenario::RewriteObjects) -> Result<(), String> {
-    let client = backend.client().await.map_err(|e| e.to_string())?;
-    let (api, _) =
-        dynamic_api(&client, &spec.api_version, &spec.kind, Some(&spec.namespace)).await.map_err(|e| e.to_string())?;
-    let list = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+async fn rewrite(backend: &dyn Backend, spec: &crate::scenario::RewriteObjects) -> Result<(), StepFailure> {
+    let client = backend.client().await?;
+    let (api, _) = dynamic_api(&client, &spec.api_version, &spec.kind, Some(&spec.namespace))
+        .await
+        .context(format!("finding the API of {}", spec.kind))?;
+    let list =
+        api.list(&ListParams::default()).await.context(format!("listing {} in {}", spec.kind, spec.namespace))?;
     for object in list.items {
         let name = object.metadata.name.clone().unwrap_or_default();
         api.replace(&name, &kube::api::PostParams::default(), &object)
             .await
-            .map_err(|e| format!("{} {name}: {e}", spec.kind))?;
+            .context(format!("{} {name}", spec.kind))?;
     }
     Ok(())
 }
 
-pub async fn edit_static_pod(backend: &dyn Backend, edit: &StaticPodEdit) -> Result<(), String> {
+pub async fn edit_static_pod(backend: &dyn Backend, edit: &StaticPodEdit) -> Result<(), StepFailure> {
     let path = manifest_path(&edit.component);
     let node = backend.control_plane();
     let text = backend
         .read_file(&node, &path)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{} does not exist on {node}", path.display()))?;
-    let mut manifest =
-        Manifest::parse(&path.display().to_string(), &String::from_utf8_lossy(&text)).map_err(|e| e.to_string())?;
+        .await?
+        .ok_or_else(|| StepFailure::MissingNodeFile { node: node.clone(), path: path.display().to_string() })?;
+    let mut manifest = Manifest::parse(&path.display().to_string(), &String::from_utf8_lossy(&text))?;
     for name in &edit.remove_flags {
         manifest.remove_flag(name.trim_start_matches('-'));
     }
@@ -226,12 +235,12 @@ pub async fn write_manifest_and_wait(
     component: &str,
     yaml: &str,
     wait: Option<bool>,
-) -> Result<(), String> {
+) -> Result<(), StepFailure> {
     let node = backend.control_plane();
     let affects_api = matches!(component, "kube-apiserver" | "etcd");
     let wait = wait.unwrap_or(affects_api);
-    let client = if wait { Some(backend.client().await.map_err(|e| e.to_string())?) } else { None };
-    backend.write_file(&node, &manifest_path(component), yaml.as_bytes(), 0o600).await.map_err(|e| e.to_string())?;
+    let client = if wait { Some(backend.client().await?) } else { None };
+    backend.write_file(&node, &manifest_path(component), yaml.as_bytes(), 0o600).await?;
     let Some(client) = client else { return Ok(()) };
     // First see the old process go away, so "healthy" below is the new one answering.
     let window = Instant::now() + backend.manifest_restart_window();
@@ -245,7 +254,7 @@ pub async fn write_manifest_and_wait(
         Ok(()) => Ok(()),
         Err(_) => {
             let logs = backend.component_logs(component, 3).await.unwrap_or_default();
-            Err(format!("{component} did not come back healthy after the edit; its last log lines:\n{}", logs.trim()))
+            Err(StepFailure::ComponentUnhealthy { component: component.into(), logs: logs.trim().into() })
         }
     }
 }
@@ -259,7 +268,7 @@ pub fn kubectl_program() -> std::path::PathBuf {
     if cached.exists() { cached } else { "kubectl".into() }
 }
 
-async fn kubectl(backend: &dyn Backend, command: &KubectlCommand) -> Result<(), String> {
+async fn kubectl(backend: &dyn Backend, command: &KubectlCommand) -> Result<(), StepFailure> {
     let (args, stdin, allow_failure) = match command {
         KubectlCommand::Args(args) => (args.clone(), None, false),
         KubectlCommand::Full { args, stdin, allow_failure } => (args.clone(), stdin.clone(), *allow_failure),
@@ -272,53 +281,52 @@ async fn kubectl(backend: &dyn Backend, command: &KubectlCommand) -> Result<(), 
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("starting kubectl: {e} (set CKSLAB_KUBECTL or put kubectl on PATH)"))?;
+        .context("starting kubectl (set CKSLAB_KUBECTL or put kubectl on PATH)")?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         use tokio::io::AsyncWriteExt;
-        pipe.write_all(text.as_bytes()).await.map_err(|e| e.to_string())?;
+        pipe.write_all(text.as_bytes()).await.context("writing kubectl's input")?;
     }
     let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
         .await
-        .map_err(|_| "kubectl did not finish within 120s".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| StepFailure::timeout("kubectl did not finish", 120))?
+        .context("waiting for kubectl")?;
     if !out.status.success() && !allow_failure {
-        return Err(format!(
-            "kubectl exited {}: {}",
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(StepFailure::Kubectl {
+            code: out.status.code().unwrap_or(-1),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().into(),
+        });
     }
     Ok(())
 }
 
-async fn wait_for(backend: &dyn Backend, wait: &WaitFor) -> Result<(), String> {
+async fn wait_for(backend: &dyn Backend, wait: &WaitFor) -> Result<(), StepFailure> {
     match wait {
         WaitFor::Seconds(seconds) => {
             tokio::time::sleep(Duration::from_secs(*seconds)).await;
             Ok(())
         }
         WaitFor::ApiHealthy(seconds) => {
-            let client = backend.client().await.map_err(|e| e.to_string())?;
-            wait_api_healthy(&client, Duration::from_secs(*seconds)).await.map_err(|e| e.to_string())
+            let client = backend.client().await?;
+            Ok(wait_api_healthy(&client, Duration::from_secs(*seconds)).await?)
         }
         WaitFor::Object(target) => {
-            let client = backend.client().await.map_err(|e| e.to_string())?;
+            let client = backend.client().await?;
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 if let Ok((api, _)) =
                     dynamic_api(&client, &target.api_version, &target.kind, target.namespace.as_deref()).await
-                    && api.get_opt(&target.name).await.map_err(|e| e.to_string())?.is_some()
+                    && api.get_opt(&target.name).await.context(format!("reading {}", object_name(target)))?.is_some()
                 {
                     return Ok(());
                 }
                 if Instant::now() > deadline {
-                    return Err(format!("{} did not appear within 60s", object_name(target)));
+                    return Err(StepFailure::timeout(format!("{} did not appear", object_name(target)), 60));
                 }
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
         WaitFor::PodsReady(spec) => {
-            let client = backend.client().await.map_err(|e| e.to_string())?;
+            let client = backend.client().await?;
             let api: Api<Pod> = Api::namespaced(client, &spec.namespace);
             let mut params = ListParams::default();
             if let Some(selector) = &spec.selector {
@@ -326,13 +334,13 @@ async fn wait_for(backend: &dyn Backend, wait: &WaitFor) -> Result<(), String> {
             }
             let deadline = Instant::now() + Duration::from_secs(spec.timeout);
             loop {
-                let pods = api.list(&params).await.map_err(|e| e.to_string())?;
+                let pods = api.list(&params).await.context(format!("listing pods in {}", spec.namespace))?;
                 let ready = pods.items.iter().filter(|p| pod_ready(p)).count();
                 if ready >= spec.min && ready == pods.items.len() {
                     return Ok(());
                 }
                 if Instant::now() > deadline {
-                    return Err(pods_not_ready(spec, &pods.items, ready));
+                    return Err(StepFailure::PodsNotReady(pods_not_ready(spec, &pods.items, ready)));
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }

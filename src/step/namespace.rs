@@ -9,16 +9,18 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::discovery::{Discovery, Scope};
 
-pub async fn purge(client: &kube::Client, name: &str) -> Result<(), String> {
+use super::error::{Context, StepFailure};
+
+pub async fn purge(client: &kube::Client, name: &str) -> Result<(), StepFailure> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    if namespaces.get_opt(name).await.map_err(|e| e.to_string())?.is_none() {
+    if namespaces.get_opt(name).await.context(format!("reading namespace {name}"))?.is_none() {
         return Ok(());
     }
     match namespaces.delete(name, &DeleteParams::background()).await {
         Ok(_) | Err(kube::Error::Api(_)) => {}
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e).context(format!("deleting namespace {name}")),
     }
-    let discovery = Discovery::new(client.clone()).run().await.map_err(|e| format!("discovery: {e}"))?;
+    let discovery = Discovery::new(client.clone()).run().await.context("discovery")?;
     let now = DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::background() };
     for group in discovery.groups() {
         for (resource, caps) in group.recommended_resources() {
@@ -35,13 +37,13 @@ pub async fn purge(client: &kube::Client, name: &str) -> Result<(), String> {
     // namespace of the same name (pods that never appear). Force only when it is stuck.
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if namespaces.get_opt(name).await.map_err(|e| e.to_string())?.is_none() {
+        if namespaces.get_opt(name).await.context(format!("reading namespace {name}"))?.is_none() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // Empty by now; finalize it as the namespace controller would.
-    if let Some(mut namespace) = namespaces.get_opt(name).await.map_err(|e| e.to_string())? {
+    if let Some(mut namespace) = namespaces.get_opt(name).await.context(format!("reading namespace {name}"))? {
         tracing::info!(namespace = name, "finalizing the emptied namespace");
         if let Some(spec) = namespace.spec.as_mut() {
             spec.finalizers = Some(vec![]);
@@ -49,12 +51,15 @@ pub async fn purge(client: &kube::Client, name: &str) -> Result<(), String> {
         namespaces
             .replace_subresource("finalize", name, &PostParams::default(), &namespace)
             .await
-            .map_err(|e| format!("finalizing namespace {name}: {e}"))?;
+            .context(format!("finalizing namespace {name}"))?;
     }
     let deadline = Instant::now() + Duration::from_secs(20);
-    while namespaces.get_opt(name).await.map_err(|e| e.to_string())?.is_some() {
+    while namespaces.get_opt(name).await.context(format!("reading namespace {name}"))?.is_some() {
         if Instant::now() > deadline {
-            return Err(format!("namespace {name} still exists after emptying and finalizing it"));
+            return Err(StepFailure::timeout(
+                format!("namespace {name} was not gone after emptying and finalizing it"),
+                20,
+            ));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

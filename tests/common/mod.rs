@@ -32,12 +32,17 @@ solutions:
 const SCHEDULER: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: kube-scheduler, namespace: kube-system}\nspec:\n  containers:\n    - name: kube-scheduler\n      image: registry.k8s.io/kube-scheduler:v1.34.4\n      command: [kube-scheduler, --profiling=true]\n";
 
 pub fn node_file_steps() -> Rendered {
+    scenario_from_yaml("system-hardening", "node-file-steps", NODE_FILE_STEPS)
+}
+
+/// One scenario, loaded and rendered as the catalog does, from its scenario.yaml text.
+pub fn scenario_from_yaml(domain: &str, id: &str, yaml: &str) -> Rendered {
     let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("system-hardening/node-file-steps");
+    let folder = dir.path().join(domain).join(id);
     std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(folder.join("scenario.yaml"), NODE_FILE_STEPS).unwrap();
+    std::fs::write(folder.join("scenario.yaml"), yaml).unwrap();
     let catalog = Catalog::from_dir(dir.path()).unwrap();
-    catalog.get("node-file-steps").unwrap().render(&Default::default()).unwrap()
+    catalog.get(id).unwrap().render(&Default::default()).unwrap()
 }
 
 /// Runs every node-file step type on `backend` over files the learner wrote, and proves each

@@ -33,9 +33,7 @@ impl KindBackend {
         let present = self.run(&self.docker, &Self::docker_args(&["image", "inspect", image]), None).await?;
         if present.code != 0 {
             if image.starts_with(OFFLINE_IMAGE_PREFIX) {
-                return Err(BackendError::Other(format!(
-                    "the node image {image} is not in this Docker engine\n  fix: scripts/build-kind-node.sh builds it offline (or loads it from its cache) and prints the reference to pass"
-                )));
+                return Err(BackendError::NodeImageMissing(image.to_string()));
             }
             return Ok(false);
         }
@@ -75,13 +73,13 @@ impl KindBackend {
             }
             Err(e) => format!("deleting them failed too ({e}); `ckslab down` tries again"),
         };
-        BackendError::Other(format!(
-            "kind create cluster failed ({}); {cleanup}\n  kind said:\n{}\n  kubelet journal on {}:\n{}",
-            out.code,
-            indent(&kind_tail),
-            self.control_plane(),
-            indent(&kubelet)
-        ))
+        BackendError::KindCreateFailed {
+            code: out.code,
+            cleanup,
+            kind_said: indent(&kind_tail),
+            node: self.control_plane(),
+            kubelet: indent(&kubelet),
+        }
     }
 
     /// The bridge network: each node's pod range from its Node object, a conflist per node,
@@ -103,9 +101,11 @@ impl KindBackend {
                     break cidr;
                 }
                 if Instant::now() > deadline {
-                    return Err(BackendError::Other(format!(
-                        "node {name} got no pod range (.spec.podCIDR) within 90s; is kube-controller-manager running with --allocate-node-cidrs?"
-                    )));
+                    return Err(BackendError::Timeout {
+                        what: format!("node {name} got no pod range (.spec.podCIDR)"),
+                        secs: 90,
+                        then: "; is kube-controller-manager running with --allocate-node-cidrs?".into(),
+                    });
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             };
@@ -120,11 +120,11 @@ impl KindBackend {
             let prepare = vec!["sh".to_string(), "-c".into(), network::prepare_script(node)];
             let out = self.exec(&node.name, &prepare).await?;
             if out.code != 0 {
-                return Err(BackendError::Other(format!(
-                    "preparing {} for the pod network failed: {}",
-                    node.name,
-                    out.stderr.trim()
-                )));
+                return Err(BackendError::CommandFailed {
+                    command: format!("preparing {} for the pod network", node.name),
+                    code: out.code,
+                    stderr: out.stderr.trim().into(),
+                });
             }
             self.put_file(
                 &node.name,
@@ -136,12 +136,11 @@ impl KindBackend {
             for route in network::routes_for(node, &net) {
                 let out = self.exec(&node.name, &route).await?;
                 if out.code != 0 {
-                    return Err(BackendError::Other(format!(
-                        "`{}` on {} failed: {}",
-                        route.join(" "),
-                        node.name,
-                        out.stderr.trim()
-                    )));
+                    return Err(BackendError::CommandFailed {
+                        command: format!("{} (on {})", route.join(" "), node.name),
+                        code: out.code,
+                        stderr: out.stderr.trim().into(),
+                    });
                 }
             }
         }
@@ -177,7 +176,7 @@ impl KindBackend {
             None,
         )
         .await?;
-        crate::step::apply_yaml(self, NETPOL_MANIFEST).await.map_err(BackendError::Other)?;
+        crate::step::apply_yaml(self, NETPOL_MANIFEST).await.map_err(|e| BackendError::NetpolManifest(Box::new(e)))?;
         Ok(true)
     }
 
@@ -232,12 +231,11 @@ impl KindBackend {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(BackendError::Other(format!(
-                    "not Ready after {}s: {}; `docker exec {} journalctl -u kubelet` says why",
-                    timeout.as_secs(),
-                    waiting.join(", "),
-                    self.control_plane()
-                )));
+                return Err(BackendError::Timeout {
+                    what: format!("not Ready: {}", waiting.join(", ")),
+                    secs: timeout.as_secs(),
+                    then: format!("; `docker exec {} journalctl -u kubelet` says why", self.control_plane()),
+                });
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }

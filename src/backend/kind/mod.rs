@@ -125,13 +125,11 @@ impl KindBackend {
     async fn run_ok(&self, program: &Path, args: &[String], stdin: Option<&[u8]>) -> Result<String> {
         let out = self.run(program, args, stdin).await?;
         if out.code != 0 {
-            return Err(BackendError::Other(format!(
-                "`{} {}` failed ({}): {}",
-                program.display(),
-                args.join(" "),
-                out.code,
-                out.stderr.trim()
-            )));
+            return Err(BackendError::CommandFailed {
+                command: format!("{} {}", program.display(), args.join(" ")),
+                code: out.code,
+                stderr: out.stderr.trim().into(),
+            });
         }
         Ok(out.stdout)
     }
@@ -297,10 +295,17 @@ impl Backend for KindBackend {
             return Ok(());
         }
         let own_cni = self.needs_own_cni(progress).await?;
-        let config = network::cluster_config(CLUSTER_CONFIG, self.node_image.as_deref(), own_cni)
-            .map_err(BackendError::Other)?;
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| BackendError::io(format!("creating {}", self.dir.display()), e))?;
+        // Docker bind-mounts it into the node, so the path must be absolute.
+        let patches = std::path::absolute(self.dir.join("kubeadm-patches"))
+            .map_err(|e| BackendError::io("resolving the kubeadm patches folder", e))?;
+        std::fs::create_dir_all(&patches)
+            .map_err(|e| BackendError::io(format!("creating {}", patches.display()), e))?;
+        for (name, content) in network::KUBEADM_PATCHES {
+            std::fs::write(patches.join(name), content)
+                .map_err(|e| BackendError::io(format!("writing {}", patches.join(name).display()), e))?;
+        }
+        let config = network::cluster_config(CLUSTER_CONFIG, self.node_image.as_deref(), own_cni, Some(&patches))
+            .map_err(BackendError::KindConfig)?;
         std::fs::write(self.config_path(), config).map_err(|e| BackendError::io("writing the kind config", e))?;
         let _ = std::fs::remove_file(self.dir.join(CAPABILITIES_FILE));
         // The marker goes first: a create killed halfway leaves containers `down` must remove.
@@ -335,10 +340,7 @@ impl Backend for KindBackend {
 
     async fn down(&self, progress: &dyn Progress) -> Result<()> {
         if !self.created_by_us() {
-            return Err(BackendError::Other(format!(
-                "no kind cluster created by ckslab is recorded in {}; ckslab deletes only clusters it created",
-                self.dir.display()
-            )));
+            return Err(BackendError::NoClusterOfOurs(self.dir.clone()));
         }
         progress.step("deleting kind cluster ckslab");
         self.delete_cluster().await?;
@@ -427,12 +429,11 @@ impl Backend for KindBackend {
         match self.docker_exec_bytes(node, &argv).await? {
             (0, bytes, _) => Ok(Some(bytes)),
             (3, _, _) => Ok(None),
-            (code, _, stderr) => Err(BackendError::Other(format!(
-                "reading {}:{} failed ({code}): {}",
-                node,
-                path.display(),
-                stderr.trim()
-            ))),
+            (code, _, stderr) => Err(BackendError::CommandFailed {
+                command: format!("reading {node}:{}", path.display()),
+                code,
+                stderr: stderr.trim().into(),
+            }),
         }
     }
 

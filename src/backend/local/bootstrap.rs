@@ -113,10 +113,11 @@ pub async fn wait_default_service_account(client: &kube::Client, timeout: Durati
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(BackendError::Other(format!(
-                "the default ServiceAccount did not appear within {}s: is kube-controller-manager running? (ckslab status)",
-                timeout.as_secs()
-            )));
+            return Err(BackendError::Timeout {
+                what: "the default ServiceAccount did not appear".into(),
+                secs: timeout.as_secs(),
+                then: ": is kube-controller-manager running? (ckslab status)".into(),
+            });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

@@ -124,10 +124,11 @@ impl LocalBackend {
                 return Ok(state);
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(BackendError::Other(format!(
-                    "the local supervisor did not pick up the {component} manifest within {}s",
-                    timeout.as_secs()
-                )));
+                return Err(BackendError::Timeout {
+                    what: format!("the local supervisor did not pick up the {component} manifest"),
+                    secs: timeout.as_secs(),
+                    then: String::new(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -209,10 +210,7 @@ impl LocalBackend {
             })
             .collect();
         if !left.is_empty() {
-            return Err(BackendError::Other(format!(
-                "processes of this cluster are still running (a node shell?): {}",
-                left.join("; ")
-            )));
+            return Err(BackendError::ProcessesLeft(left));
         }
         Ok(())
     }
@@ -269,13 +267,16 @@ impl LocalBackend {
                 return Ok(());
             }
             if !procs::alive(supervisor) {
-                return Err(BackendError::Other(format!(
-                    "the local supervisor exited; its log ({}) ends with:\n{}\n  \
-                     (it runs `{} {SUPERVISOR_SUBCOMMAND} --cluster-dir DIR`; set {EXE_ENV} to use another executable)",
-                    self.paths.supervisor_log().display(),
-                    supervisor::tail_lines(&self.paths.supervisor_log(), 20),
-                    std::fs::read_to_string(self.paths.dir.join("supervisor.exe")).unwrap_or_default().trim(),
-                )));
+                return Err(BackendError::SupervisorExited {
+                    log: self.paths.supervisor_log(),
+                    tail: supervisor::tail_lines(&self.paths.supervisor_log(), 20),
+                    exe: std::fs::read_to_string(self.paths.dir.join("supervisor.exe"))
+                        .unwrap_or_default()
+                        .trim()
+                        .into(),
+                    command: SUPERVISOR_SUBCOMMAND,
+                    env: EXE_ENV,
+                });
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(BackendError::NotHealthy {
@@ -425,11 +426,7 @@ impl Backend for LocalBackend {
             progress.step("a local cluster is already running; checking its API server");
             let client = self.client().await?;
             if wait_api_healthy(&client, Duration::from_secs(30)).await.is_err() {
-                return Err(BackendError::Other(format!(
-                    "the local cluster is running but its API server is not healthy\n{}\n  \
-                     fix: see `ckslab status`, repair the manifest, or `ckslab down` and `ckslab up` again",
-                    self.down_components_report()
-                )));
+                return Err(BackendError::RunningButUnhealthy { report: self.down_components_report() });
             }
             let admin = crate::backend::client_from_kubeconfig(&self.super_admin_kubeconfig(), "local").await?;
             bootstrap::ensure_objects(&admin).await?;
