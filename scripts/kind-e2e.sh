@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# End-to-end proof of the offline kind path, with timings:
-#   engine (scripts/docker-engine.sh) -> node image (build-kind-node.sh) -> stand-ins ->
-#   kind create (2 nodes, no kindnetd) -> kind-pod-network.sh -> nodes Ready -> CoreDNS Ready ->
-#   busybox pod on each node pings / wgets the other, DNS and a Service work ->
-#   kube-apiserver manifest edit, time until /readyz answers from the new instance ->
-#   kind delete; the engine is stopped again if this script started it.
+# End-to-end proof of the offline kind path, with timings, through ckslab's own kind backend:
+#   engine (scripts/docker-engine.sh) -> node image (build-kind-node.sh) -> kube-router image
+#   (kind-netpol.sh) -> stand-ins -> `ckslab --backend kind up` (2 nodes, ckslab's bridge pod
+#   network, kube-router, images loaded) -> busybox pod on each node pings / wgets the other,
+#   DNS and a Service work, a NetworkPolicy is enforced -> kube-apiserver manifest edit, time
+#   until /readyz answers from the new instance -> `ckslab down`; the engine is stopped again
+#   if this script started it.
 #
-#   scripts/kind-e2e.sh [CLUSTER_NAME]     # default ckslab-e2e
+#   scripts/kind-e2e.sh                    # uses target/release/ckslab (or CKSLAB=path)
 #   KEEP=1 scripts/kind-e2e.sh             # leave the cluster (and engine) up
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-name=${1:-ckslab-e2e}
 cache=${CKSLAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ckslab}
 bin="$cache/bin/v1.34.4"
-kind="$bin/kind"
-kubeconfig=$(mktemp /tmp/ckslab-e2e-kubeconfig.XXXXXX)
+ckslab=${CKSLAB:-$repo/target/release/ckslab}
+[[ -x $ckslab ]] || { echo "e2e: $ckslab missing: cargo build --release (or set CKSLAB)" >&2; exit 1; }
+# A home of its own, so the run never touches a learner's lab (and `down` deletes only this).
+export CKSLAB_HOME=${CKSLAB_HOME:-$(mktemp -d /tmp/ckslab-e2e-home.XXXXXX)}
+kubeconfig=""
 k() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 ts() { date +%s.%N; }
 el() { awk -v a="$1" -v b="$(ts)" 'BEGIN {printf "%.1f", b - a}'; }
@@ -27,44 +30,38 @@ fi
 t=$(ts)
 export "$("$repo/scripts/docker-engine.sh" start | tail -n1)"
 echo "e2e: engine ready in $(el "$t")s"
+if docker ps -a --format '{{.Names}}' | grep -qx ckslab-control-plane; then
+  echo "e2e: a kind cluster named ckslab exists already (a learner's lab?); not touching it" >&2
+  exit 1
+fi
 
 cleanup() {
   local rc=$?
   if [[ -z ${KEEP:-} ]]; then
-    "$kind" delete cluster --name "$name" >/dev/null 2>&1 || true
+    "$ckslab" --backend kind down >/dev/null 2>&1 || true
     [[ -z $started_engine ]] || "$repo/scripts/docker-engine.sh" stop || true
   fi
-  rm -f "$kubeconfig"
   exit "$rc"
 }
 trap cleanup EXIT
 
 t=$(ts)
-build_out=$(mktemp)
-"$repo/scripts/build-kind-node.sh" | tee "$build_out" >&2
-image=$(tail -n1 "$build_out")
-rm -f "$build_out"
-echo "e2e: node image $image ready in $(el "$t")s"
+CKSLAB_KIND_NODE_IMAGE=$("$repo/scripts/build-kind-node.sh" | tail -n1)
+export CKSLAB_KIND_NODE_IMAGE
+echo "e2e: node image $CKSLAB_KIND_NODE_IMAGE ready in $(el "$t")s"
 t=$(ts)
-"$repo/scripts/build-stand-in-images.sh" >/dev/null
-echo "e2e: stand-ins ready in $(el "$t")s"
+"$repo/scripts/kind-netpol.sh" >/dev/null
+CKSLAB_KIND_LOAD_IMAGES=$("$repo/scripts/build-stand-in-images.sh" | tr '\n' ' ')
+export CKSLAB_KIND_LOAD_IMAGES
+echo "e2e: kube-router and stand-ins ready in $(el "$t")s"
+export PATH="$bin:$PATH" # kind v0.33
 
-"$kind" delete cluster --name "$name" >/dev/null 2>&1 || true
 t0=$(ts)
-"$kind" create cluster --name "$name" --config "$repo/kind-configs/offline-two-node.yaml" \
-  --image "$image" --kubeconfig "$kubeconfig" --retain
-echo "e2e: kind create returned after $(el "$t0")s"
-"$repo/scripts/kind-pod-network.sh" "$name"
-k wait --for=condition=Ready node --all --timeout=120s >/dev/null
-echo "e2e: kind create -> 2 nodes Ready: $(el "$t0")s"
-k -n kube-system wait --for=condition=Ready pod -l k8s-app=kube-dns --timeout=180s >/dev/null
-echo "e2e: kind create -> CoreDNS Ready: $(el "$t0")s"
+up_out=$("$ckslab" --backend kind up | tee /dev/stderr)
+kubeconfig=$(sed -n 's/^export KUBECONFIG=//p' <<<"$up_out" | tail -n1)
+[[ -n $kubeconfig ]] || { echo "e2e: ckslab up printed no KUBECONFIG" >&2; exit 1; }
+echo "e2e: ckslab up -> 2 nodes and kube-system Ready, images loaded: $(el "$t0")s"
 k -n kube-system wait --for=condition=Ready pod --all --timeout=180s >/dev/null
-echo "e2e: kind create -> all kube-system pods Ready: $(el "$t0")s"
-
-t=$(ts)
-"$repo/scripts/build-stand-in-images.sh" --kind-load "$name" >/dev/null
-echo "e2e: stand-ins loaded into the nodes in $(el "$t")s"
 
 mapfile -t nodes < <(k get nodes -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}')
 i=0
@@ -108,9 +105,8 @@ check "bb1 -> web0 (other node) by pod IP" bb1 "http://$(podip web0)/"
 check "bb0 -> Service web0 (same node) by DNS name" bb0 http://web0/
 check "bb0 -> Service web1 (other node) by FQDN" bb0 http://web1.default.svc.cluster.local/
 check "bb1 -> Service web1 (same node) by DNS name" bb1 http://web1/
-# NetworkPolicy (kube-router firewall): web1 admits only bb0.
+# NetworkPolicy (kube-router's firewall, installed by ckslab up): web1 admits only bb0.
 t=$(ts)
-"$repo/scripts/kind-netpol.sh" "$name" >/dev/null
 k apply -f - >/dev/null <<EOF
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -127,14 +123,14 @@ for _ in $(seq 1 20); do
   sleep 1
 done
 [[ -n $blocked ]] || { echo "e2e: NetworkPolicy: bb1 -> web1 still open" >&2; exit 1; }
-echo "e2e: NetworkPolicy enforced $(el "$t")s after installing kube-router: bb1 -> web1 blocked"
+echo "e2e: NetworkPolicy enforced $(el "$t")s after it was applied: bb1 -> web1 blocked"
 check "NetworkPolicy: bb0 -> web1 (allowed, other node)" bb0 "http://$(podip web1)/"
 check "NetworkPolicy: bb1 -> web0 (no policy)" bb1 "http://$(podip web0)/"
 k delete networkpolicy web1-only-from-bb0 >/dev/null
 k exec bb1 -- nslookup kubernetes.default.svc.cluster.local | grep -A1 'Name:' | tail -1
 
 # kube-apiserver restart after a manifest edit (what a learner does): add a harmless flag.
-cp_node="$name-control-plane"
+cp_node=ckslab-control-plane
 old=$(docker exec "$cp_node" crictl ps --name kube-apiserver -q | head -1)
 t=$(ts)
 docker exec "$cp_node" sed -i 's|^    - --profiling=false|    - --profiling=false\n    - --event-ttl=1h1m0s|' /etc/kubernetes/manifests/kube-apiserver.yaml

@@ -5,17 +5,17 @@
 # saved tar under ${CKSLAB_CACHE:-~/.cache/ckslab}/kind/.
 #
 #   scripts/kind-netpol.sh               # build (cached); last line: the image reference
-#   scripts/kind-netpol.sh CLUSTER_NAME  # also kind-load it and apply kind-configs/kube-router-netpol.yaml
 #
-# Needs the component images from scripts/build-kind-node.sh and DOCKER_HOST. Works with the
-# bridge network of scripts/kind-pod-network.sh (which keeps pod source IPs: no masquerade
-# between pods). Denied connections are REJECTed (icmp-port-unreachable), not dropped.
+# Needs the component images from scripts/build-kind-node.sh and DOCKER_HOST. `ckslab up
+# --backend kind` loads it and applies kind-configs/kube-router-netpol.yaml when the image is in
+# the engine; it works with ckslab's bridge pod network (src/backend/kind/network.rs: pod source
+# IPs are kept, no masquerade between pods). Denied connections are REJECTed
+# (icmp-port-unreachable), not dropped.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${CKSLAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ckslab}
 kc="$cache/kind"
-bin="$cache/bin/v1.34.4"
 IMAGE=ckslab/kube-router:v2.1.0
 out="$kc/bin/kube-router"
 mod="$repo/tools/kind-bin/kube-router"
@@ -63,13 +63,4 @@ else
   echo "kube-router image: built in $((SECONDS - s))s"
 fi
 
-if [[ -n ${1:-} ]]; then
-  cluster=$1
-  s=$SECONDS
-  "$bin/kind" load image-archive --name "$cluster" "$tar_path"
-  cp=$(docker ps --filter "label=io.x-k8s.kind.cluster=$cluster" --filter label=io.x-k8s.kind.role=control-plane --format '{{.Names}}' | head -1)
-  docker exec -i "$cp" kubectl --kubeconfig=/etc/kubernetes/admin.conf apply -f - <"$repo/kind-configs/kube-router-netpol.yaml" >/dev/null
-  docker exec "$cp" kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system rollout status ds/kube-router --timeout=120s >/dev/null
-  echo "kube-router: enforcing NetworkPolicy in $cluster after $((SECONDS - s))s"
-fi
 echo "$IMAGE"
