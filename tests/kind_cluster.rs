@@ -96,6 +96,11 @@ fn lab_end_to_end() -> Result<(), Failed> {
         let shell = ckslab(home, &["node-shell", "--", "ls", "/etc/kubernetes/manifests"]);
         expect(&shell, 0, "node-shell")?;
         assert!(text(&shell).contains("kube-apiserver.yaml"), "{}", text(&shell));
+        // kubeadm applied ckslab's patch: the API server's pod stops within 5 s on an edit.
+        let manifest = ckslab(home, &["node-shell", "--", "cat", "/etc/kubernetes/manifests/kube-apiserver.yaml"]);
+        expect(&manifest, 0, "reading the API server manifest")?;
+        let pod: serde_json::Value = serde_saphyr::from_str(&String::from_utf8_lossy(&manifest.stdout))?;
+        assert_eq!(pod["spec"]["terminationGracePeriodSeconds"], 5, "{pod}");
         Ok::<(), Failed>(())
     })();
     let down = ckslab(home, &["down"]);
