@@ -5,7 +5,8 @@
 # left alone for longer than the largest window must grade at the speed of its probes.
 # Needs a running lab cluster (`ckslab up`); changes the lab (start, solve).
 #   bench/grade-settle.sh [rounds] [scenario ...]
-# CKSLAB picks the binary (compare two builds by running the script once with each).
+# CKSLAB picks the binary (compare two builds by running the script once with each);
+# CKSLAB_ARGS are global options for it (e.g. "--backend local --scenarios scenarios").
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 ckslab=${CKSLAB:-$repo/target/debug/ckslab}
@@ -15,12 +16,14 @@ ids=("$@")
 [[ ${#ids[@]} -gt 0 ]] || ids=(seccomp-runtime-default image-digest-policy audit-policy rbac-least-privilege)
 # Longer than every settle window of these scenarios (15 s) plus the timestamps' 1 s.
 quiet=${QUIET_SECONDS:-17}
+read -r -a global <<<"${CKSLAB_ARGS:-}"
+ck() { "$ckslab" "${global[@]}" "$@"; }
 
 # Milliseconds of one `ckslab grade`, and its exit code (0 pass, 1 fail, 2 error).
 time_grade() {
   local id=$1 start end code=0
   start=$(date +%s%N)
-  "$ckslab" grade "$id" >/dev/null 2>&1 || code=$?
+  ck grade "$id" >/dev/null 2>&1 || code=$?
   end=$(date +%s%N)
   echo "$(( (end - start) / 1000000 )) $code"
 }
@@ -36,10 +39,10 @@ measure() {
 }
 
 for id in "${ids[@]}"; do
-  "$ckslab" start "$id" >/dev/null
+  ck start "$id" >/dev/null
   sleep "$quiet"
   measure "$id" failing 1
-  "$ckslab" solve "$id" >/dev/null
+  ck solve "$id" >/dev/null
   sleep "$quiet"
   measure "$id" passing 0
 done
