@@ -574,6 +574,50 @@ const CORPUS: &[Case] = &[
         &[("    description: the namespace exists", "    description: the {{ namespace namespace exists")],
         "scenario.yaml:15:35: template does not parse",
     ),
+    // Node paths: the task and the checks agree.
+    case(
+        "a task path no check reads",
+        &[("task: Fix {{ namespace }}.", "task: Fix {{ namespace }} and write /etc/demo/conf.yaml.")],
+        "scenario.yaml:10:37: the task names /etc/demo/conf.yaml, but no check reads it",
+    ),
+    case(
+        "a task path from a param, in a block task",
+        &[
+            ("  namespace: demo", "  namespace: demo\n  file: /etc/demo/conf.yaml"),
+            (
+                "task: Fix {{ namespace }}.",
+                "task: |\n  Fix {{ namespace }}.\n  Keep its settings in `{{ file }}` on the node.",
+            ),
+        ],
+        "scenario.yaml:13:25: the task names /etc/demo/conf.yaml, but no check reads it",
+    ),
+    case(
+        "a free path the task does not name",
+        &[("task: Fix {{ namespace }}.", "task: Fix {{ namespace }}.\nfree-paths: [/etc/demo/conf.yaml]")],
+        "scenario.yaml:11:14: free-paths lists /etc/demo/conf.yaml, which the task text does not name",
+    ),
+    case(
+        "a free path a check reads",
+        &[
+            (
+                "task: Fix {{ namespace }}.",
+                "task: Fix {{ namespace }} in /etc/demo/conf.yaml.\nfree-paths: [/etc/demo/conf.yaml]",
+            ),
+            (PROBE, "    node-file: {path: /etc/demo/conf.yaml}"),
+        ],
+        "scenario.yaml:11:14: free-paths lists /etc/demo/conf.yaml, but check \"ns-exists\" reads that very path",
+    ),
+    case(
+        "a check expects a file a solution writes where the task does not say",
+        &[
+            (PROBE, "    node-file: {path: /etc/demo/conf.yaml}"),
+            (
+                "      - apply-file: ns.yaml\nwrong",
+                "      - write-file: {path: /etc/demo/conf.yaml, content: x}\nwrong",
+            ),
+        ],
+        "scenario.yaml:14:5: check \"ns-exists\" expects /etc/demo/conf.yaml, which a solution writes, but the task never names it",
+    ),
     case(
         "template error in a hint",
         &[("hints: [one, two, three]", "hints: [one, \"{{ namespace + }}\", three]")],
@@ -617,6 +661,45 @@ fn valid_probes_of_every_type_lint_clean() {
     let probes = "    any-of:\n      - network-access: {from: {namespace: a, labels: {app: x}}, to: {ip: 10.0.0.1}, port: https, protocol: TCP, allowed: false}\n      - all-of:\n          - certificate: {csr: c, common-name: x}\n          - audit-log: {match: {verb: get}, present: true}";
     let bad = GOOD.replace("requires: [api]", ALL).replace(PROBE, probes);
     assert_eq!(findings(&bad, &[NS]), Vec::<String>::new());
+}
+
+#[test]
+fn task_paths_that_checks_read_or_the_task_frees_lint_clean() {
+    let base = GOOD.replace("requires: [api]", ALL);
+    // The path a check reads, and its folder; the manifest a component-flag probe reads.
+    let read = base
+        .replace(
+            "task: Fix {{ namespace }}.",
+            "task: Write /etc/demo/conf.yaml (in /etc/demo/) and edit /etc/kubernetes/manifests/kube-apiserver.yaml.",
+        )
+        .replace(
+            PROBE,
+            "    all-of:\n      - node-file: {path: /etc/demo/conf.yaml}\n      - component-flag: {component: kube-apiserver, flag: x, present: true}",
+        );
+    assert_eq!(findings(&read, &[NS]), Vec::<String>::new());
+    // A path the task frees in words and in free-paths; a file the check expects that setup gives.
+    let freed = base
+        .replace(
+            "task: Fix {{ namespace }}.",
+            "task: Put it at /etc/demo/policy.yaml, say; any path will do.\nfree-paths: [/etc/demo/policy.yaml]",
+        )
+        .replace(SETUP, "  - write-file: {path: /etc/demo/given.yaml, content: x}")
+        .replace(PROBE, "    node-file: {path: /etc/demo/given.yaml}");
+    assert_eq!(findings(&freed, &[NS]), Vec::<String>::new());
+}
+
+#[test]
+fn node_paths_are_found_where_a_sentence_names_them() {
+    use ckslab::scenario::lint::node_paths;
+    let paths = |text: &str| node_paths(text).into_iter().map(|(_, p)| p).collect::<Vec<_>>();
+    assert_eq!(paths("Write `/etc/kubernetes/audit/policy.yaml`."), ["/etc/kubernetes/audit/policy.yaml"]);
+    assert_eq!(paths("logs go to /var/log/app/, then /tmp."), ["/var/log/app", "/tmp"]);
+    assert_eq!(paths("mountPath == '/tmp'"), ["/tmp"]);
+    // Not node paths: URLs, relative paths, API paths, and folders outside the node's own.
+    assert_eq!(
+        paths("see https://example.com/etc/x, ./etc/y, a/var/z, /api/v1/pods, /registry/secrets"),
+        Vec::<String>::new()
+    );
 }
 
 #[test]

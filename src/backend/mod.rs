@@ -307,6 +307,11 @@ pub trait Backend: Send + Sync {
         self.delete_file(node, path).await
     }
     async fn stat_file(&self, node: &str, path: &Path) -> Result<Option<FileStat>>;
+    /// When a node file last changed (`None` when it does not exist or the backend cannot
+    /// tell): grading uses it to tell a state that may still be moving from a settled one.
+    async fn modified(&self, _node: &str, _path: &Path) -> Result<Option<std::time::SystemTime>> {
+        Ok(None)
+    }
     /// Runs `argv` on the node, with the node's filesystem view.
     async fn exec(&self, node: &str, argv: &[String]) -> Result<ExecOutput>;
 

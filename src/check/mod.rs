@@ -10,8 +10,9 @@ pub mod fields;
 pub mod keys;
 mod netpol;
 mod node;
+pub mod settle;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
@@ -81,7 +82,9 @@ pub struct Verdict {
 /// How long any single probe may take before it is an error.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Runs one check, retrying within its settle window while it does not pass.
+/// Runs one check. One that does not pass retries only while the state it reads may still be
+/// moving: within its `settle` window from the last change to that state (see [`settle`]), so
+/// a wrong answer given a while ago fails at once.
 pub async fn run(check: &CheckSpec, backend: &dyn Backend) -> Verdict {
     let started = Instant::now();
     let offered = backend.capabilities();
@@ -95,18 +98,41 @@ pub async fn run(check: &CheckSpec, backend: &dyn Backend) -> Verdict {
         return verdict(check, finding, started);
     }
     let settle = Duration::from_secs(check.settle.unwrap_or(0));
+    // Fixed on the first miss: the window runs from the change seen then, never past `settle`.
+    let mut deadline: Option<Instant> = None;
     let finding = loop {
         let finding = match tokio::time::timeout(PROBE_TIMEOUT, probe(&check.probe, backend)).await {
             Ok(finding) => finding,
             Err(_) => Finding::error(format!("no answer within {}s", PROBE_TIMEOUT.as_secs()), "the probe to finish"),
         };
-        if finding.outcome == Outcome::Pass || started.elapsed() >= settle {
+        if finding.outcome == Outcome::Pass || settle.is_zero() {
+            break finding;
+        }
+        let until = match deadline {
+            Some(until) => until,
+            None => {
+                let last = match tokio::time::timeout(SETTLE_LOOKUP_TIMEOUT, settle::last_change(&check.probe, backend))
+                    .await
+                {
+                    Ok(last) => last,
+                    Err(_) => settle::LastChange::Unknown,
+                };
+                let window = settle::retry_window(last, SystemTime::now(), settle);
+                tracing::debug!(check = %check.id, ?last, window_ms = window.as_millis() as u64, "not passing; settle window");
+                *deadline.insert((Instant::now() + window).min(started + settle))
+            }
+        };
+        if Instant::now() >= until {
             break finding;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     verdict(check, finding, started)
 }
+
+/// How long finding out when the state last changed may take; past it, the state counts as
+/// unknown (so the check settles as it always did).
+const SETTLE_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn verdict(check: &CheckSpec, finding: Finding, started: Instant) -> Verdict {
     Verdict {

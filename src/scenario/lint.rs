@@ -200,10 +200,179 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
                         findings.push(at(line, column, format!("check {:?}: {problem}", check.id)));
                     }
                 }
+                findings.extend(path_findings(source, &rendered.scenario, &tree, &context));
             }
         }
     }
     findings
+}
+
+/// Absolute node paths in a text, as (byte offset, path): `/etc/...`, `/var/...` and the other
+/// top-level folders a node keeps files in, without a sentence's final dot or a folder's slash.
+pub fn node_paths(text: &str) -> Vec<(usize, String)> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r"(?:^|[^\w.:/~-])(/(?:etc|var|opt|usr|root|home|run|srv|tmp|lib|mnt|data)(?:/[\w.@+-]+)*/?)")
+            .expect("a regex")
+    });
+    re.captures_iter(text)
+        .filter_map(|c| c.get(1))
+        .map(|m| (m.start(), m.as_str().trim_end_matches(['.', '/']).to_string()))
+        .filter(|(_, p)| !p.is_empty())
+        .collect()
+}
+
+/// `path` is `folder` or inside it.
+fn within(path: &str, folder: &str) -> bool {
+    path == folder || path.strip_prefix(folder).is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Every node path a check names: in any string of its probe (a file, a flag's expected
+/// value, a command's arguments), and the static-pod manifest a component-flag probe reads.
+fn check_paths(probe: &Probe) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut stack = vec![serde_json::to_value(probe).unwrap_or_default()];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::String(s) => paths.extend(node_paths(&s).into_iter().map(|(_, p)| p)),
+            serde_json::Value::Array(items) => stack.extend(items),
+            serde_json::Value::Object(map) => stack.extend(map.into_iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+    let mut flags = vec![probe];
+    while let Some(probe) = flags.pop() {
+        match probe {
+            Probe::AnyOf(parts) | Probe::AllOf(parts) => flags.extend(parts),
+            Probe::ComponentFlag(f) => paths.push(crate::staticpod::manifest_path(&f.component).display().to_string()),
+            _ => {}
+        }
+    }
+    paths
+}
+
+/// The node files a probe expects at one fixed path (not following a flag).
+fn fixed_reads(probe: &Probe) -> Vec<&str> {
+    match probe {
+        Probe::AnyOf(parts) | Probe::AllOf(parts) => parts.iter().flat_map(fixed_reads).collect(),
+        Probe::NodeFile(f) if !f.absent => vec![f.path.as_str()],
+        Probe::KubeletConfig(k) => vec![k.path.as_str()],
+        Probe::Certificate(c) => match &c.source {
+            super::CertSource::NodeFile(path) => vec![path.as_str()],
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+fn written_paths<'a>(steps: impl IntoIterator<Item = &'a super::Step>) -> BTreeSet<&'a str> {
+    steps
+        .into_iter()
+        .filter_map(|step| match step {
+            super::Step::WriteFile(w) => Some(w.path.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Task text and checks agree on node paths: every path the task names is one a check reads
+/// (or a folder of one), or is listed under `free-paths`; every free path is named by the task
+/// and required by no check; and a check that expects a file a solution has to write at a
+/// fixed place has the task say where.
+fn path_findings(
+    source: &SourceScenario,
+    rendered: &super::Scenario,
+    tree: &Node,
+    context: &tera::Context,
+) -> Vec<Located> {
+    let path = source.path.as_str();
+    let text = source.text.as_str();
+    let mut findings = Vec::new();
+    let task: Vec<String> = node_paths(&rendered.task).into_iter().map(|(_, p)| p).collect();
+    let reads: Vec<(&str, String)> = rendered
+        .checks
+        .iter()
+        .flat_map(|c| check_paths(&c.probe).into_iter().map(move |p| (c.id.as_str(), p)))
+        .collect();
+    let free = &rendered.free_paths;
+    let mut reported = BTreeSet::new();
+    for named in &task {
+        let read = reads.iter().any(|(_, r)| within(r, named));
+        let freed = free.iter().any(|f| within(named, f.trim_end_matches('/')));
+        if read || freed || !reported.insert(named.clone()) {
+            continue;
+        }
+        findings.push(located(
+            path,
+            task_position(text, tree, context, named),
+            format!(
+                "the task names {named}, but no check reads it: check that path, or say in the task that another \
+                 will do (the checks follow the component's flag) and list it under free-paths"
+            ),
+        ));
+    }
+    let free_items = tree.get("free-paths").map(Node::items).unwrap_or_default();
+    for (index, freed) in free.iter().enumerate() {
+        let freed = freed.trim_end_matches('/');
+        let at = free_items.get(index).map(|i| i.pos).unwrap_or_else(|| locate(text, "free-paths:", 1));
+        if !task.iter().any(|t| t == freed) {
+            findings.push(located(path, at, format!("free-paths lists {freed}, which the task text does not name")));
+        } else if let Some((id, _)) = reads.iter().find(|(_, r)| r == freed) {
+            findings.push(located(
+                path,
+                at,
+                format!(
+                    "free-paths lists {freed}, but check {id:?} reads that very path: the task cannot leave it free"
+                ),
+            ));
+        }
+    }
+    let given = written_paths(rendered.setup.iter().chain(&rendered.break_steps));
+    let learner_writes = written_paths(rendered.solutions.iter().flat_map(|s| &s.steps));
+    for check in &rendered.checks {
+        for read in fixed_reads(&check.probe) {
+            if learner_writes.contains(read) && !given.contains(read) && !task.iter().any(|t| within(read, t)) {
+                findings.push(located(
+                    path,
+                    locate(text, &format!("id: {}", check.id), 1),
+                    format!(
+                        "check {:?} expects {read}, which a solution writes, but the task never names it: the learner cannot know where it goes",
+                        check.id
+                    ),
+                ));
+            }
+        }
+    }
+    findings
+}
+
+/// Where in scenario.yaml's task a rendered path starts: on the line that renders to it, at
+/// the literal path or the template expression that produces it.
+fn task_position(text: &str, tree: &Node, context: &tera::Context, wanted: &str) -> Pos {
+    let Some(task) = tree.entry("task") else { return (1, 1) };
+    let lines: Vec<&str> = text.lines().collect();
+    // From the `task:` line to the next top-level key (a block scalar's lines are indented).
+    let first = task.key_pos.0 as usize - 1;
+    let end =
+        (first + 1..lines.len()).find(|&i| lines[i].starts_with(|c: char| !c.is_whitespace())).unwrap_or(lines.len());
+    let range = first..end;
+    for index in range {
+        let raw = lines[index];
+        let line = super::render::render_one(raw, context).unwrap_or_else(|_| raw.to_string());
+        let Some((start, _)) = node_paths(&line).into_iter().find(|(_, p)| p == wanted) else { continue };
+        let column = if let Some(at) = raw.find(wanted) {
+            raw[..at].chars().count()
+        } else {
+            // The path begins where some `{{` expression begins once the text before renders.
+            raw.match_indices("{{")
+                .map(|(k, _)| k)
+                .find(|&k| super::render::render_one(&raw[..k], context).is_ok_and(|before| before.len() == start))
+                .map(|k| raw[..k].chars().count())
+                .unwrap_or_else(|| raw.chars().take_while(|c| c.is_whitespace()).count())
+        };
+        return (index as u64 + 1, column as u64 + 1);
+    }
+    task.value_pos
 }
 
 /// Mistakes in a rendered probe that would otherwise only show when grading.

@@ -27,6 +27,12 @@ pub struct Scenario {
     pub params: BTreeMap<String, serde_json::Value>,
     /// The task as the learner reads it (a tera template over `params`).
     pub task: String,
+    /// Node paths the task names that no check reads at that fixed place: the learner may use
+    /// another (the task says so, and the checks follow the component's flag to whatever file
+    /// it names), or the path only says where something given to the learner is. Lint holds
+    /// every other path the task names to one some check reads.
+    #[serde(default)]
+    pub free_paths: Vec<String>,
     #[serde(default)]
     pub setup: Vec<Step>,
     /// Steps that break the cluster on purpose (after setup).

@@ -106,7 +106,11 @@ pub async fn run_steps(
     for (index, step) in steps.iter().enumerate() {
         let what = describe(step);
         progress.step(&format!("{phase} {}/{}: {what}", index + 1, steps.len()));
-        if let Err(cause) = run_step(step, rendered, backend).await {
+        let result = run_step(step, rendered, backend).await;
+        // Checks graded right after settle as after any change, even one (a deletion) that
+        // leaves no timestamp in the cluster.
+        crate::check::settle::note_step();
+        if let Err(cause) = result {
             let cause = Box::new(cause);
             return Err(StepError { phase: phase.to_string(), index: index + 1, step: what, cause, applied });
         }

@@ -468,6 +468,17 @@ impl Backend for KindBackend {
         Ok(parse_stat(&out.stdout))
     }
 
+    async fn modified(&self, node: &str, path: &Path) -> Result<Option<std::time::SystemTime>> {
+        self.check_node(node)?;
+        let argv = vec!["stat".into(), "-c".into(), "%Y".into(), path.display().to_string()];
+        let out = self.run(&self.docker, &docker_exec_args(node, &argv, false), None).await?;
+        if out.code != 0 {
+            return Ok(None);
+        }
+        // Seconds since the epoch; the node container shares the host's clock.
+        Ok(out.stdout.trim().parse::<u64>().ok().map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)))
+    }
+
     async fn exec(&self, node: &str, argv: &[String]) -> Result<ExecOutput> {
         self.check_node(node)?;
         self.run(&self.docker, &docker_exec_args(node, argv, false), None).await

@@ -594,6 +594,15 @@ impl Backend for LocalBackend {
         }
     }
 
+    async fn modified(&self, node: &str, path: &Path) -> Result<Option<std::time::SystemTime>> {
+        let p = paths::resolve_in_root(&self.node_root(node)?, path)?;
+        match tokio::fs::metadata(&p).await {
+            Ok(m) => Ok(m.modified().ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(BackendError::io(format!("stat {} on {node}", path.display()), e)),
+        }
+    }
+
     async fn exec(&self, node: &str, argv: &[String]) -> Result<ExecOutput> {
         let root = self.node_root(node)?;
         if !root.is_dir() {
