@@ -275,6 +275,24 @@ pub trait Backend: Send + Sync {
         self.delete_file(node, path).await
     }
     async fn stat_file(&self, node: &str, path: &Path) -> Result<Option<FileStat>>;
+    /// The names in a node folder (hidden ones included), unsorted; `None` when the folder
+    /// does not exist. By default through `find` on the node, NUL-separated so any name is safe.
+    async fn list_dir(&self, node: &str, path: &Path) -> Result<Option<Vec<String>>> {
+        let script = "[ -d \"$1\" ] || exit 3; find \"$1\" -mindepth 1 -maxdepth 1 -printf '%f\\0'";
+        let argv: Vec<String> =
+            ["sh", "-c", script, "sh"].map(String::from).into_iter().chain([path.display().to_string()]).collect();
+        let out = self.exec(node, &argv).await?;
+        match out.code {
+            0 => Ok(Some(out.stdout.split('\0').filter(|n| !n.is_empty()).map(String::from).collect())),
+            3 => Ok(None),
+            code => Err(BackendError::Other(format!(
+                "listing {}:{} failed ({code}): {}",
+                node,
+                path.display(),
+                out.stderr.trim()
+            ))),
+        }
+    }
     /// Runs `argv` on the node, with the node's filesystem view.
     async fn exec(&self, node: &str, argv: &[String]) -> Result<ExecOutput>;
 
