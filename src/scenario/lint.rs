@@ -273,7 +273,9 @@ fn probe_problems(probe: &Probe) -> Vec<String> {
                 }
             }
             if f.format != crate::scenario::FileFormat::Yaml && f.fields.is_empty() {
-                problems.push(format!("format {:?} is only read for fields, and there are none", f.format));
+                let name = serde_json::to_value(f.format).ok().and_then(|v| v.as_str().map(String::from));
+                problems
+                    .push(format!("format {} is only read for fields, and there are none", name.unwrap_or_default()));
             }
             problems
         }
