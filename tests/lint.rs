@@ -558,6 +558,37 @@ const CORPUS: &[Case] = &[
         &[(PROBE, "    kubelet-config: {fields: [{path: \"authentication.anonymous\", equals: false}]}")],
         "scenario.yaml:16:32: JSONPath \"authentication.anonymous\" does not parse",
     ),
+    // node-file digests and formats.
+    case(
+        "digest that is not a SHA-512",
+        &[(PROBE, "    node-file: {path: /opt/x, digest: {equals: abc123}}")],
+        "digest \"abc123\" is not a SHA-512 in hex (128 characters)",
+    ),
+    case(
+        "digest with both a value and a list",
+        &[(PROBE, "    node-file: {path: /opt/x, digest: {equals: abc, listed-in: /opt/SUMS}}")],
+        "a digest condition takes exactly one of equals and listed-in",
+    ),
+    case(
+        "digest list on a relative path",
+        &[(PROBE, "    node-file: {path: /opt/x, digest: {algorithm: sha256, listed-in: SUMS}}")],
+        "digest listed-in \"SUMS\" is not an absolute node path",
+    ),
+    case(
+        "digest of a file that must be absent",
+        &[(PROBE, "    node-file: {path: /opt/x, absent: true, digest: {listed-in: /opt/SUMS}}")],
+        "a file that must be absent has no digest",
+    ),
+    case(
+        "unknown file format",
+        &[(PROBE, "    node-file: {path: /etc/ssh/sshd_config, format: ssh, fields: [{path: $.a, equals: 1}]}")],
+        "unknown variant `ssh`",
+    ),
+    case(
+        "file format with no fields",
+        &[(PROBE, "    node-file: {path: /etc/ssh/sshd_config, format: sshd-config}")],
+        "format sshd-config is only read for fields, and there are none",
+    ),
     // Templates in scenario.yaml, placed on their own line and shown once.
     case(
         "template error in the task",

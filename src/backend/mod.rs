@@ -312,6 +312,23 @@ pub trait Backend: Send + Sync {
     async fn modified(&self, _node: &str, _path: &Path) -> Result<Option<std::time::SystemTime>> {
         Ok(None)
     }
+    /// The names in a node folder (hidden ones included), unsorted; `None` when the folder
+    /// does not exist. By default through `find` on the node, NUL-separated so any name is safe.
+    async fn list_dir(&self, node: &str, path: &Path) -> Result<Option<Vec<String>>> {
+        let script = "[ -d \"$1\" ] || exit 3; find \"$1\" -mindepth 1 -maxdepth 1 -printf '%f\\0'";
+        let argv: Vec<String> =
+            ["sh", "-c", script, "sh"].map(String::from).into_iter().chain([path.display().to_string()]).collect();
+        let out = self.exec(node, &argv).await?;
+        match out.code {
+            0 => Ok(Some(out.stdout.split('\0').filter(|n| !n.is_empty()).map(String::from).collect())),
+            3 => Ok(None),
+            code => Err(BackendError::CommandFailed {
+                command: format!("listing {node}:{}", path.display()),
+                code,
+                stderr: out.stderr.trim().into(),
+            }),
+        }
+    }
     /// Runs `argv` on the node, with the node's filesystem view.
     async fn exec(&self, node: &str, argv: &[String]) -> Result<ExecOutput>;
 

@@ -5,12 +5,16 @@
 pub mod api;
 mod audit;
 mod cert;
+pub mod digest;
+pub mod dockerfile;
 mod etcd;
 pub mod fields;
 pub mod keys;
 mod netpol;
 mod node;
 pub mod settle;
+pub mod sshd;
+pub mod sudoers;
 
 use std::time::{Duration, Instant, SystemTime};
 

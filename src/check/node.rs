@@ -6,10 +6,11 @@ use regex::Regex;
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
-use super::{Finding, Outcome, fields, resolve_nodes};
+use super::{Finding, Outcome, digest, fields, resolve_nodes};
 use crate::backend::{Backend, ExecOutput};
 use crate::scenario::{
-    CommandProbe, ComponentFlagProbe, FlagExpectation, KubeletConfigProbe, NodeFileProbe, NodeRef, PodSet,
+    CommandProbe, ComponentFlagProbe, DigestCondition, FileFormat, FlagExpectation, KubeletConfigProbe, NodeFileProbe,
+    NodeRef, PodSet,
 };
 use crate::staticpod::{FlagKind, Manifest, manifest_path};
 
@@ -199,6 +200,8 @@ pub async fn kubelet_config(probe: &KubeletConfigProbe, backend: &dyn Backend) -
         absent: false,
         max_mode: None,
         owner: None,
+        digest: None,
+        format: FileFormat::Yaml,
         fields: probe.fields.clone(),
     };
     node_file(&file, backend).await
@@ -211,13 +214,65 @@ pub async fn node_file(probe: &NodeFileProbe, backend: &dyn Backend) -> Finding 
     }
     let mut last = Finding::pass("", "");
     for node in nodes {
-        let finding = one_node_file(probe, backend, &node).await;
+        let finding = match matching_paths(probe, backend, &node).await {
+            Err(finding) => finding,
+            Ok(None) => one_node_file(probe, backend, &node).await,
+            Ok(Some(paths)) => {
+                let mut last = None;
+                for path in &paths {
+                    let one = NodeFileProbe { path: path.clone(), ..probe.clone() };
+                    let finding = one_node_file(&one, backend, &node).await;
+                    if finding.outcome != Outcome::Pass {
+                        last = Some(finding);
+                        break;
+                    }
+                    last = Some(finding);
+                }
+                match last {
+                    Some(f) if f.outcome != Outcome::Pass => f,
+                    _ => Finding::pass(
+                        format!("{} file(s) match {node}:{}: {}", paths.len(), probe.path, paths.join(", ")),
+                        format!("every file matching {} to hold", probe.path),
+                    ),
+                }
+            }
+        };
         if finding.outcome != super::Outcome::Pass {
             return finding;
         }
         last = finding;
     }
     last
+}
+
+/// A path whose file name has `*` or `?` names every file of its folder that matches (at least
+/// one must; `absent` wants none). None for a plain path.
+async fn matching_paths(
+    probe: &NodeFileProbe,
+    backend: &dyn Backend,
+    node: &str,
+) -> Result<Option<Vec<String>>, Finding> {
+    let path = Path::new(&probe.path);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if !name.contains(['*', '?']) {
+        return Ok(None);
+    }
+    let folder = path.parent().unwrap_or(Path::new("/"));
+    let names = match backend.list_dir(node, folder).await {
+        Ok(names) => names.unwrap_or_default(),
+        Err(e) => return Err(Finding::error(format!("listing {node}:{}: {e}", folder.display()), "a readable folder")),
+    };
+    let mut paths: Vec<String> = names
+        .into_iter()
+        .filter(|n| !n.starts_with('.') && super::sshd::glob_match(&name, n))
+        .map(|n| folder.join(n).display().to_string())
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        let observed = format!("no file matches {node}:{}", probe.path);
+        return Err(Finding::passed_if(probe.absent, observed, format!("files matching {}", probe.path)));
+    }
+    Ok(Some(paths))
 }
 
 async fn one_node_file(probe: &NodeFileProbe, backend: &dyn Backend, node: &str) -> Finding {
@@ -243,17 +298,80 @@ async fn one_node_file(probe: &NodeFileProbe, backend: &dyn Backend, node: &str)
     {
         return Finding::fail(format!("{subject} is owned by uid {}", stat.uid), format!("owner uid {owner}"));
     }
-    if probe.fields.is_empty() {
-        return Finding::pass(format!("{subject} exists with mode {:o}", stat.mode), format!("{subject} to exist"));
+    let mut observed = format!("{subject} exists with mode {:o}, owner uid {}", stat.mode, stat.uid);
+    let mut expected = format!("{subject} to exist");
+    if probe.digest.is_none() && probe.fields.is_empty() {
+        return Finding::pass(observed, expected);
     }
     let bytes = match backend.read_file(node, path).await {
         Ok(Some(b)) => b,
         Ok(None) => return Finding::fail(format!("{subject} vanished"), format!("{subject} to exist")),
         Err(e) => return Finding::error(format!("reading {subject}: {e}"), format!("{subject} readable")),
     };
-    match parse_config(&String::from_utf8_lossy(&bytes)) {
+    if let Some(condition) = &probe.digest {
+        let finding = file_digest(condition, backend, node, path, &bytes).await;
+        if finding.outcome != Outcome::Pass {
+            return Finding { observed: format!("{subject}: {}", finding.observed), ..finding };
+        }
+        observed = format!("{subject}: {}", finding.observed);
+        expected = finding.expected;
+    }
+    if probe.fields.is_empty() {
+        return Finding::pass(observed, expected);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let document = match probe.format {
+        FileFormat::Yaml => parse_config(&text).map_err(|e| (e, "a YAML or JSON document")),
+        FileFormat::SshdConfig => Ok(super::sshd::resolve(backend, node, path, &text).await),
+        FileFormat::Sudoers => Ok(super::sudoers::parse(&text)),
+        FileFormat::Dockerfile => super::dockerfile::parse(&text).map_err(|e| (e, "a Dockerfile")),
+    };
+    match document {
         Ok(document) => fields::evaluate_all(&document, &probe.fields, &subject),
-        Err(e) => Finding::fail(format!("{subject} does not parse: {e}"), "a YAML or JSON document".to_string()),
+        Err((e, what)) => Finding::fail(format!("{subject} does not parse: {e}"), what.to_string()),
+    }
+}
+
+/// The file's digest against a given value or the entry a published checksum list has for it.
+async fn file_digest(
+    condition: &DigestCondition,
+    backend: &dyn Backend,
+    node: &str,
+    path: &Path,
+    bytes: &[u8],
+) -> Finding {
+    let algorithm = condition.algorithm;
+    let actual = digest::hex_digest(algorithm, bytes);
+    let short = |d: &str| format!("{}…", &d[..d.len().min(16)]);
+    let kind = digest::name(algorithm);
+    match (&condition.equals, &condition.listed_in) {
+        (Some(want), None) => Finding::passed_if(
+            actual.eq_ignore_ascii_case(want.trim()),
+            format!("its {kind} is {}", short(&actual)),
+            format!("{kind} {}", short(want.trim())),
+        ),
+        (None, Some(list)) => {
+            let expected = format!("the {kind} that {list} lists for it");
+            let text = match backend.read_file(node, Path::new(list)).await {
+                Ok(Some(text)) => String::from_utf8_lossy(&text).into_owned(),
+                Ok(None) => return Finding::fail(format!("the checksum list {list} does not exist"), expected),
+                Err(e) => return Finding::error(format!("reading {list}: {e}"), expected),
+            };
+            let listed = digest::listed_for(&text, algorithm, Path::new(list), path);
+            if listed.is_empty() {
+                return Finding::fail(format!("{list} lists no {kind} for {}", path.display()), expected);
+            }
+            Finding::passed_if(
+                listed.iter().all(|d| *d == actual),
+                format!(
+                    "its {kind} is {}, {list} lists {}",
+                    short(&actual),
+                    listed.iter().map(|d| short(d)).collect::<Vec<_>>().join(" and ")
+                ),
+                expected,
+            )
+        }
+        _ => Finding::error("a digest condition needs exactly one of equals and listed-in", "a valid check"),
     }
 }
 

@@ -419,6 +419,35 @@ fn probe_problems(probe: &Probe) -> Vec<String> {
                 Vec::new()
             }
         }
+        Probe::NodeFile(f) => {
+            let mut problems = Vec::new();
+            if let Some(d) = &f.digest {
+                let kind = crate::check::digest::name(d.algorithm);
+                match (&d.equals, &d.listed_in) {
+                    (Some(hex), None) if !crate::check::digest::is_hex_digest(d.algorithm, hex.trim()) => problems
+                        .push(format!(
+                            "digest {hex:?} is not a {kind} in hex ({} characters)",
+                            crate::check::digest::hex_len(d.algorithm)
+                        )),
+                    (None, Some(list)) if !list.starts_with('/') => {
+                        problems.push(format!("digest listed-in {list:?} is not an absolute node path"))
+                    }
+                    (Some(_), Some(_)) | (None, None) => {
+                        problems.push("a digest condition takes exactly one of equals and listed-in".into())
+                    }
+                    _ => {}
+                }
+                if f.absent {
+                    problems.push("a file that must be absent has no digest: drop absent or digest".into());
+                }
+            }
+            if f.format != crate::scenario::FileFormat::Yaml && f.fields.is_empty() {
+                let name = serde_json::to_value(f.format).ok().and_then(|v| v.as_str().map(String::from));
+                problems
+                    .push(format!("format {} is only read for fields, and there are none", name.unwrap_or_default()));
+            }
+            problems
+        }
         _ => Vec::new(),
     }
 }

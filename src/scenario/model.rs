@@ -536,9 +536,55 @@ pub struct NodeFileProbe {
     pub max_mode: Option<u32>,
     #[serde(default)]
     pub owner: Option<u32>,
-    /// Parse the file as YAML or JSON and check fields.
+    /// The file's digest: a given hex value, or the one a published checksum list gives for it.
+    #[serde(default)]
+    pub digest: Option<DigestCondition>,
+    /// How the file is read for `fields`: YAML or JSON (the default), or a config format parsed
+    /// into data the way its program reads it (see `FileFormat`).
+    #[serde(default)]
+    pub format: FileFormat,
+    /// Parse the file (see `format`) and check fields.
     #[serde(default)]
     pub fields: Vec<FieldCondition>,
+}
+
+/// The formats a node file can be parsed from for field conditions.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileFormat {
+    /// YAML or JSON.
+    #[default]
+    Yaml,
+    /// OpenSSH's sshd_config, resolved as sshd reads it (Include, Match, first value wins).
+    SshdConfig,
+    /// A sudoers file: its user specifications, one grant per user, run-as and command.
+    Sudoers,
+    /// A Dockerfile: its stages and instructions.
+    Dockerfile,
+}
+
+/// A condition on a file's digest. Exactly one of `equals` and `listed-in`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DigestCondition {
+    #[serde(default)]
+    pub algorithm: DigestAlgorithm,
+    /// The hex digest the file must have.
+    #[serde(default)]
+    pub equals: Option<String>,
+    /// A checksum list on the same node (`sha512sum` output, BSD `SHA512 (name) = hex`, or one
+    /// bare digest as in Kubernetes' `*.sha512` files): the file must have the digest it lists
+    /// for the file's name (relative to the list's folder, or absolute).
+    #[serde(default)]
+    pub listed_in: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DigestAlgorithm {
+    Sha256,
+    #[default]
+    Sha512,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

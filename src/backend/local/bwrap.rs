@@ -95,9 +95,21 @@ pub fn container_args(
     args.into_vec()
 }
 
+/// The entries of the node's own /etc besides kubernetes (bound on its own), sorted.
+fn own_etc_entries(node_root: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(node_root.join("etc")) else { return Vec::new() };
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "kubernetes" && !n.starts_with(".ckslab-tmp"))
+        .collect();
+    names.sort();
+    names
+}
+
 /// The node's view for `exec` and `node-shell`: the host's /etc (read-only, so editors and
-/// shells work) with the node's /etc/kubernetes, /var/lib/kubelet, /var/lib/etcd and /var/log
-/// bound writable over it.
+/// shells work) with the node's /etc/kubernetes, /var/lib/kubelet, /var/lib/etcd, /var/log and
+/// /opt bound writable over it, and whatever else the node's own /etc holds.
 pub fn node_args(bin_dir: &Path, node_root: &Path, node: &str) -> Vec<OsString> {
     let mut args = Args::default();
     common(&mut args, bin_dir, node);
@@ -129,11 +141,17 @@ pub fn node_args(bin_dir: &Path, node_root: &Path, node: &str) -> Vec<OsString> 
             }
         }
     }
-    for dir in ["etc/kubernetes", "var/lib/kubelet", "var/lib/etcd", "var/log"] {
+    for dir in ["etc/kubernetes", "var/lib/kubelet", "var/lib/etcd", "var/log", "opt"] {
         let src = node_root.join(dir);
         if src.is_dir() {
             args.push_path("--bind", &src, &format!("/{dir}"));
         }
+    }
+    // Files a scenario put in the node's own /etc (sshd_config, sudoers.d) are what the checks
+    // read, so the learner must see and edit those, never the host's: each shadows the host's
+    // read-only entry of the same name.
+    for name in own_etc_entries(node_root) {
+        args.push_path("--bind", &node_root.join("etc").join(&name), &format!("/etc/{name}"));
     }
     args.push(&["--chdir", "/"]);
     args.into_vec()

@@ -603,6 +603,24 @@ impl Backend for LocalBackend {
         }
     }
 
+    async fn list_dir(&self, node: &str, path: &Path) -> Result<Option<Vec<String>>> {
+        let p = paths::resolve_in_root(&self.node_root(node)?, path)?;
+        let mut entries = match tokio::fs::read_dir(&p).await {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(BackendError::io(format!("listing {} on {node}", path.display()), e)),
+        };
+        let mut names = Vec::new();
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|e| BackendError::io(format!("listing {} on {node}", path.display()), e))?
+        {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        Ok(Some(names))
+    }
+
     async fn exec(&self, node: &str, argv: &[String]) -> Result<ExecOutput> {
         let root = self.node_root(node)?;
         if !root.is_dir() {
