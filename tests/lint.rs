@@ -145,6 +145,35 @@ fn a_command_names_one_place_to_run() {
 }
 
 #[test]
+fn tls_and_anonymous_probes_are_checked_before_grading() {
+    let cases = [
+        ("    tls-handshake: {versions: [\"1.1\"], accepted: false}", "version \"1.1\" is not 1.2 or 1.3"),
+        ("    tls-handshake: {versions: [], accepted: false}", "needs at least one version"),
+        (
+            "    tls-handshake: {versions: [\"1.2\"], cipher-suites: [TLS_RSA_WITH_RC4_128_SHA], accepted: false}",
+            "cannot offer cipher suite \"TLS_RSA_WITH_RC4_128_SHA\"",
+        ),
+        ("    anonymous-request: {path: api/v1/pods, status: 401}", "must start with /"),
+        ("    anonymous-request: {status: 418}", "status 418 is not 200, 401 or 403"),
+    ];
+    for (probe, message) in cases {
+        let bad = GOOD.replace("    object: {kind: Namespace, name: \"{{ namespace }}\"}", probe);
+        let found = findings(&bad, &[NS]);
+        assert!(found.iter().any(|f| f.contains("scenario.yaml:14:") && f.contains(message)), "{probe}: {found:?}");
+    }
+    let good = [
+        "    tls-handshake: {versions: [\"1.2\"], cipher-suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256], accepted: false}",
+        "    anonymous-request: {status: 401}",
+        "    anonymous-grants: {}",
+        "    all-of:\n      - node-write: {as-node: worker, target: worker, allowed: true}\n      - node-write: {as-node: worker, target: control-plane, allowed: false}",
+    ];
+    for probe in good {
+        let fine = GOOD.replace("    object: {kind: Namespace, name: \"{{ namespace }}\"}", probe);
+        assert_eq!(findings(&fine, &[NS]), Vec::<String>::new(), "{probe}");
+    }
+}
+
+#[test]
 fn the_cli_lints_a_folder_and_fails_on_problems() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), &GOOD.replace("fails: [ns-exists]", "fails: [nope]"), &[NS]);
@@ -266,7 +295,7 @@ const CORPUS: &[Case] = &[
     case(
         "unknown probe type lists every type",
         &[(PROBE, "    objekt: {kind: Namespace, name: x}")],
-        "scenario.yaml:16:5: a check needs one probe, one of: object, objects, component-flag, kubelet-config, node-file, can-i, effective-rules, admission, etcd-value, audit-log, certificate, command, network-access, any-of, all-of; `objekt` is not a probe type",
+        "scenario.yaml:16:5: a check needs one probe, one of: object, objects, component-flag, kubelet-config, node-file, can-i, effective-rules, admission, etcd-value, audit-log, certificate, command, network-access, anonymous-request, anonymous-grants, node-write, tls-handshake, any-of, all-of; `objekt` is not a probe type",
     ),
     case(
         "unknown probe type inside any-of",

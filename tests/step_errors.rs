@@ -1,6 +1,7 @@
 //! A failed step says which step, what was applied before it, and why, with the cause typed
 //! (callers and logs can tell a missing file from a refused request or a timeout).
 
+#[allow(dead_code)] // each test crate uses part of it
 mod common;
 
 use std::error::Error as _;

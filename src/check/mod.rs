@@ -2,6 +2,7 @@
 //! structured data through the backend. A probe never panics and never hangs: every failure to
 //! observe is an `Error` verdict that says why.
 
+pub mod access;
 pub mod api;
 mod audit;
 mod cert;
@@ -15,6 +16,7 @@ mod node;
 pub mod settle;
 pub mod sshd;
 pub mod sudoers;
+pub mod tls;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -198,6 +200,10 @@ async fn probe_inner(spec: &Probe, backend: &dyn Backend) -> Finding {
         Probe::EtcdValue(p) => etcd::etcd_value(p, backend).await,
         Probe::AuditLog(p) => audit::audit_log(p, backend).await,
         Probe::Certificate(p) => cert::certificate(p, backend).await,
+        Probe::AnonymousRequest(p) => access::anonymous_request(p, backend).await,
+        Probe::AnonymousGrants(p) => access::anonymous_grants(p, backend).await,
+        Probe::NodeWrite(p) => access::node_write(p, backend).await,
+        Probe::TlsHandshake(p) => tls::tls_handshake(p, backend).await,
     }
 }
 

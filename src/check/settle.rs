@@ -188,7 +188,19 @@ fn probe_change<'a>(probe: &'a Probe, backend: &'a dyn Backend) -> BoxFuture<'a,
                     objects_change(backend, vec![("certificates.k8s.io/v1", "CertificateSigningRequest", None)]).await
                 }
             },
-            Probe::ComponentFlag(_) | Probe::AuditLog(_) | Probe::EtcdValue(_) => manifests_change(backend, &[]).await,
+            Probe::ComponentFlag(_)
+            | Probe::AuditLog(_)
+            | Probe::EtcdValue(_)
+            | Probe::AnonymousRequest(_)
+            | Probe::TlsHandshake(_) => manifests_change(backend, &[]).await,
+            // Bindings and the roles they name; for node-write also the API server's plugins.
+            Probe::AnonymousGrants(_) => {
+                objects_change(backend, RBAC.iter().map(|(v, k)| (*v, *k, None)).collect()).await
+            }
+            Probe::NodeWrite(_) => {
+                let rbac = objects_change(backend, RBAC.iter().map(|(v, k)| (*v, *k, None)).collect()).await;
+                rbac.max(manifests_change(backend, &[]).await)
+            }
         }
     })
 }

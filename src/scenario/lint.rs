@@ -448,6 +448,33 @@ fn probe_problems(probe: &Probe) -> Vec<String> {
             }
             problems
         }
+        Probe::TlsHandshake(t) => {
+            let mut problems = Vec::new();
+            if t.versions.is_empty() {
+                problems.push("tls-handshake needs at least one version (1.2, 1.3)".to_string());
+            }
+            for version in &t.versions {
+                if crate::check::tls::version_of(version).is_none() {
+                    problems.push(format!("tls-handshake version {version:?} is not 1.2 or 1.3"));
+                }
+            }
+            let known = crate::check::tls::known_suites();
+            for suite in &t.cipher_suites {
+                if !known.contains(suite) {
+                    problems.push(format!(
+                        "tls-handshake cannot offer cipher suite {suite:?} (it knows {})",
+                        known.join(", ")
+                    ));
+                }
+            }
+            problems
+        }
+        Probe::AnonymousRequest(a) if !a.path.starts_with('/') => {
+            vec![format!("anonymous-request path {:?} must start with /", a.path)]
+        }
+        Probe::AnonymousRequest(a) if !matches!(a.status, 200 | 401 | 403) => {
+            vec![format!("anonymous-request status {} is not 200, 401 or 403", a.status)]
+        }
         _ => Vec::new(),
     }
 }

@@ -388,6 +388,15 @@ pub enum Probe {
     /// Whether the NetworkPolicies let one connection through, evaluated from the policies and
     /// namespace labels with Kubernetes' semantics (so it grades without an enforcing CNI).
     NetworkAccess(NetworkAccessProbe),
+    /// A request to the API server with no credentials at all, and the status it gets.
+    AnonymousRequest(AnonymousRequestProbe),
+    /// Whether any RoleBinding or ClusterRoleBinding gives anonymous users (`system:anonymous`,
+    /// `system:unauthenticated`) more than the public health and version endpoints.
+    AnonymousGrants(AnonymousGrantsProbe),
+    /// A dry-run label change of one Node made as another node's kubelet identity.
+    NodeWrite(NodeWriteProbe),
+    /// A real TLS handshake with the API server, offering only some versions and cipher suites.
+    TlsHandshake(TlsHandshakeProbe),
     /// Passes when any of these probes passes (for answers that can take several shapes).
     AnyOf(Vec<Probe>),
     /// Passes when every one of these probes passes.
@@ -410,6 +419,10 @@ impl Probe {
             Probe::Certificate(_) => "certificate",
             Probe::Command(_) => "command",
             Probe::NetworkAccess(_) => "network-access",
+            Probe::AnonymousRequest(_) => "anonymous-request",
+            Probe::AnonymousGrants(_) => "anonymous-grants",
+            Probe::NodeWrite(_) => "node-write",
+            Probe::TlsHandshake(_) => "tls-handshake",
             Probe::AnyOf(_) => "any-of",
             Probe::AllOf(_) => "all-of",
         }
@@ -894,6 +907,58 @@ pub struct CommandProbe {
     pub stdout_matches: Option<String>,
     #[serde(default)]
     pub stdout_not_matches: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AnonymousRequestProbe {
+    /// The path to GET; pick one no default binding opens to anonymous users (not /healthz,
+    /// /livez, /readyz or /version, which kubeadm's health probes may keep open).
+    #[serde(default = "default_anonymous_path")]
+    pub path: String,
+    /// The status expected: 401 (anonymous requests are not authenticated at all), 403
+    /// (authenticated as system:anonymous, and not authorized), 200.
+    pub status: u16,
+}
+
+fn default_anonymous_path() -> String {
+    "/api/v1/namespaces/default/pods".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AnonymousGrantsProbe {
+    /// Non-resource URLs anonymous users may still GET (the default binding
+    /// system:public-info-viewer opens these; no task takes them away).
+    #[serde(default = "default_public_urls")]
+    pub public_urls: Vec<String>,
+}
+
+fn default_public_urls() -> Vec<String> {
+    ["/healthz", "/livez", "/readyz", "/version", "/version/"].iter().map(|s| s.to_string()).collect()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NodeWriteProbe {
+    /// The node whose kubelet identity (`system:node:<name>`, group `system:nodes`) asks.
+    pub as_node: NodeRef,
+    /// The Node object it labels (dry run: nothing changes).
+    pub target: NodeRef,
+    pub allowed: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TlsHandshakeProbe {
+    /// The TLS versions the client offers: "1.2", "1.3".
+    pub versions: Vec<String>,
+    /// The cipher suites the client offers, by IANA name (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`,
+    /// `TLS_AES_128_GCM_SHA256`); none means every suite of those versions the client knows.
+    #[serde(default)]
+    pub cipher_suites: Vec<String>,
+    /// Whether the server must complete the handshake.
+    pub accepted: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
