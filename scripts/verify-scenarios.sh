@@ -10,7 +10,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-ckslab=target/debug/ckslab
+ckslab=${CKSLAB:-target/debug/ckslab}
 [[ -x $ckslab ]] || cargo build --locked
 backend=${1:-local}
 shift || true
