@@ -139,6 +139,23 @@ impl ClassroomState {
     }
 }
 
+/// A request that carries the instructor key (`?key=` or a bearer token); handlers that take
+/// it run only for the instructor.
+struct Instructor;
+
+impl axum::extract::FromRequestParts<ClassroomState> for Instructor {
+    type Rejection = ClassroomError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &ClassroomState,
+    ) -> Result<Self, Self::Rejection> {
+        let query = Query::<KeyQuery>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or(KeyQuery { key: None });
+        state.require_instructor(&parts.headers, &query)?;
+        Ok(Instructor)
+    }
+}
+
 /// Every route of the classroom server.
 pub fn router(state: ClassroomState) -> Router {
     Router::new()
@@ -177,12 +194,7 @@ async fn report(
 }
 
 /// `GET /api/board?key=`: the board as JSON, for scripts.
-async fn board_json(
-    State(state): State<ClassroomState>,
-    headers: HeaderMap,
-    Query(query): Query<KeyQuery>,
-) -> Result<Response, ClassroomError> {
-    state.require_instructor(&headers, &query)?;
+async fn board_json(State(state): State<ClassroomState>, _: Instructor) -> Result<Response, ClassroomError> {
     let board = state.roster().board(&state.order())?;
     // Asked for with the instructor key: never cached, never sniffed into something else.
     let headers = [(header::CACHE_CONTROL, "no-store"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")];
@@ -190,12 +202,7 @@ async fn board_json(
 }
 
 /// `GET /?key=`: the board page; it refreshes itself.
-async fn board_page(
-    State(state): State<ClassroomState>,
-    headers: HeaderMap,
-    Query(query): Query<KeyQuery>,
-) -> Result<Response, ClassroomError> {
-    state.require_instructor(&headers, &query)?;
+async fn board_page(State(state): State<ClassroomState>, _: Instructor) -> Result<Response, ClassroomError> {
     let board = state.roster().board(&state.order())?;
     let config = &state.inner.config;
     let titles: BTreeMap<&str, &str> = config.scenarios.iter().map(|(id, t)| (id.as_str(), t.as_str())).collect();
