@@ -13,6 +13,9 @@ const FAKE_DOCKER: &str = r#"#!/usr/bin/env bash
 echo "docker $*" >> "$FAKE_LOG"
 case "$1" in
   info) echo 28.2.2; exit 0 ;;
+  # Node containers of the cluster (a killed `up` can leave some that kind's delete misses).
+  ps) [ -f "$FAKE_ROOT/leftover" ] && cat "$FAKE_ROOT/leftover"; exit 0 ;;
+  rm) rm -f "$FAKE_ROOT/leftover"; exit 0 ;;
   exec)
     shift
     [ "$1" = "-i" ] && shift
@@ -166,8 +169,13 @@ async fn up_creates_once_and_down_deletes_only_its_own() {
     assert!(backend.kubeconfig_path().exists());
     let config = std::fs::read_to_string(fakes.home().join("kind/cluster.yaml")).unwrap();
     assert!(config.contains("kindest/node:v1.34"));
+    // A node kind's delete missed (still starting after a killed `up`) is removed too.
+    std::fs::write(fakes.dir.path().join("root/leftover"), "0123abcd\n").unwrap();
     backend.down(&LogProgress).await.unwrap();
-    assert!(fakes.log().contains("kind delete cluster --name ckslab"));
+    let log = fakes.log();
+    assert!(log.contains("kind delete cluster --name ckslab"), "{log}");
+    assert!(log.contains("docker rm -f -v 0123abcd"), "{log}");
+    assert!(!fakes.dir.path().join("root/leftover").exists());
 
     // A cluster named ckslab that this ckslab did not create is never deleted.
     let stranger = Fakes::new();

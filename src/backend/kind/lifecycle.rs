@@ -47,6 +47,7 @@ impl KindBackend {
         let args = ["delete", "cluster", "--name", CLUSTER_NAME, "--kubeconfig"].map(String::from).into_iter();
         let args: Vec<String> = args.chain(std::iter::once(self.kubeconfig_path().display().to_string())).collect();
         self.run_ok(&self.kind, &args, None).await?;
+        self.remove_leftover_nodes().await?;
         // The network is ckslab's own (KIND_EXPERIMENTAL_DOCKER_NETWORK): remove it once empty.
         let inspect = ["network", "inspect", DOCKER_NETWORK, "--format", "{{len .Containers}}"];
         let out = self.run(&self.docker, &Self::docker_args(&inspect), None).await?;
@@ -54,6 +55,39 @@ impl KindBackend {
             self.run(&self.docker, &Self::docker_args(&["network", "rm", DOCKER_NETWORK]), None).await?;
         }
         Ok(())
+    }
+
+    /// After an `up` killed while kind was creating the nodes, kind's own `docker run`s can
+    /// still be starting them: `kind delete` misses a node in that state (seen: two nodes left
+    /// "Created", their starts hanging once the network was gone). So the nodes of this
+    /// cluster (the marker says it is ours) are removed until none is left.
+    async fn remove_leftover_nodes(&self) -> Result<()> {
+        let label = format!("label=io.x-k8s.kind.cluster={CLUSTER_NAME}");
+        let list = Self::docker_args(&["ps", "-aq", "--filter", &label]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = self.run_ok(&self.docker, &list, None).await?;
+            let ids: Vec<String> = out.split_whitespace().map(String::from).collect();
+            if ids.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(BackendError::Timeout {
+                    what: format!(
+                        "kind cluster {CLUSTER_NAME}'s node containers ({}) were not removed",
+                        ids.join(", ")
+                    ),
+                    secs: 60,
+                    then: "; `docker rm -f` them".into(),
+                });
+            }
+            tracing::info!(?ids, "removing node containers kind's delete left");
+            let mut remove = Self::docker_args(&["rm", "-f", "-v"]);
+            remove.extend(ids);
+            // A node still starting may refuse once; the loop tries again.
+            let _ = self.run(&self.docker, &remove, None).await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     /// After a failed `kind create`: the tail of kind's output and of the control plane's
