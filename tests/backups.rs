@@ -3,14 +3,8 @@
 
 mod common;
 
-use ckslab::backend::Backend;
-use ckslab::backend::local::LocalBackend;
-
 #[tokio::test]
 async fn local_node_file_steps_leave_backups() {
-    let home = tempfile::tempdir().unwrap();
-    let backend = LocalBackend::new(home.path());
-    let root = backend.node_root(&backend.control_plane()).unwrap();
-    std::fs::create_dir_all(root.join("etc/kubernetes/manifests")).unwrap();
+    let (_home, backend) = common::local_node_backend();
     common::node_file_steps_leave_backups(&backend).await;
 }

@@ -1,44 +1,23 @@
 //! A failed step says which step, what was applied before it, and why, with the cause typed
 //! (callers and logs can tell a missing file from a refused request or a timeout).
 
-#[allow(dead_code)] // each test crate uses part of it
 mod common;
 
 use std::error::Error as _;
 use std::path::Path;
 
-use ckslab::backend::local::LocalBackend;
 use ckslab::backend::{Backend, LogProgress};
 use ckslab::step::StepFailure;
 
-const TWO_STEPS: &str = r#"id: two-steps
-title: A write, then an edit of a manifest that is not there
-domain: system-hardening
-competencies: [kernel-hardening]
-difficulty: easy
-minutes: 1
-requires: [control-plane-files]
-task: edits node files
-setup:
-  - write-file: {path: /etc/kubernetes/first.conf, content: "one\n"}
+/// A write, then an edit of a manifest that is not there.
+const TWO_STEPS: &str = r#"  - write-file: {path: /etc/kubernetes/first.conf, content: "one\n"}
   - static-pod: {component: kube-controller-manager, set-flags: {profiling: "false"}, wait: false}
-checks:
-  - id: c
-    description: d
-    node-file: {path: /etc/kubernetes/first.conf}
-hints: [a, b, c]
-solutions:
-  - name: s
-    steps: []
 "#;
 
 #[tokio::test]
 async fn a_failed_step_names_what_was_applied_and_keeps_its_cause_typed() {
-    let home = tempfile::tempdir().unwrap();
-    let backend = LocalBackend::new(home.path());
-    let root = backend.node_root(&backend.control_plane()).unwrap();
-    std::fs::create_dir_all(root.join("etc/kubernetes/manifests")).unwrap();
-    let rendered = common::scenario_from_yaml("system-hardening", "two-steps", TWO_STEPS);
+    let (_home, backend) = common::local_node_backend();
+    let rendered = common::node_steps_scenario("two-steps", "/etc/kubernetes/first.conf", TWO_STEPS);
 
     let err = ckslab::step::run_steps("setup", &rendered.scenario.setup, &rendered, &backend, &LogProgress)
         .await

@@ -1,38 +1,46 @@
 //! Helpers shared by integration tests.
+// Each test crate compiles this module and uses part of it.
+#![allow(dead_code)]
 
 use std::path::Path;
 
 use ckslab::backend::{Backend, LogProgress};
 use ckslab::scenario::{Catalog, Rendered};
 
-/// A scenario whose setup runs every step type that edits a node file: write-file over an
-/// existing file, remove-file, and a static-pod edit (no wait: no API server runs in these tests).
-const NODE_FILE_STEPS: &str = r#"id: node-file-steps
-title: Every node file edit
-domain: system-hardening
-competencies: [kernel-hardening]
-difficulty: easy
-minutes: 1
-requires: [control-plane-files]
-task: edits node files
-setup:
-  - write-file: {path: /etc/kubernetes/learner.conf, content: "ckslab's\n", mode: 0o600}
+/// The setup steps of a scenario that runs every step type that edits a node file: write-file
+/// over an existing file, remove-file, and a static-pod edit (no wait: no API server runs in
+/// these tests).
+const NODE_FILE_STEPS: &str = r#"  - write-file: {path: /etc/kubernetes/learner.conf, content: "ckslab's\n", mode: 0o600}
   - remove-file: {path: /etc/kubernetes/notes.txt}
   - static-pod: {component: kube-scheduler, set-flags: {profiling: "false"}, wait: false}
-checks:
-  - id: c
-    description: d
-    node-file: {path: /etc/kubernetes/learner.conf}
-hints: [a, b, c]
-solutions:
-  - name: s
-    steps: []
 "#;
 
 const SCHEDULER: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: kube-scheduler, namespace: kube-system}\nspec:\n  containers:\n    - name: kube-scheduler\n      image: registry.k8s.io/kube-scheduler:v1.34.4\n      command: [kube-scheduler, --profiling=true]\n";
 
 pub fn node_file_steps() -> Rendered {
-    scenario_from_yaml("system-hardening", "node-file-steps", NODE_FILE_STEPS)
+    node_steps_scenario("node-file-steps", "/etc/kubernetes/learner.conf", NODE_FILE_STEPS)
+}
+
+/// A minimal scenario whose setup is `setup` (YAML list items) and whose one check reads
+/// `checked_path`, rendered as the catalog renders it.
+pub fn node_steps_scenario(id: &str, checked_path: &str, setup: &str) -> Rendered {
+    let yaml = format!(
+        "id: {id}\ntitle: Node file steps\ndomain: system-hardening\ncompetencies: [kernel-hardening]\n\
+         difficulty: easy\nminutes: 1\nrequires: [control-plane-files]\ntask: edits node files\n\
+         setup:\n{setup}checks:\n  - id: c\n    description: d\n    node-file: {{path: {checked_path}}}\n\
+         hints: [a, b, c]\nsolutions:\n  - name: s\n    steps: []\n"
+    );
+    scenario_from_yaml("system-hardening", id, &yaml)
+}
+
+/// A local backend in a fresh home whose control-plane node has its manifests folder, for
+/// step tests that need node files and no running cluster. Keep the TempDir alive.
+pub fn local_node_backend() -> (tempfile::TempDir, ckslab::backend::local::LocalBackend) {
+    let home = tempfile::tempdir().unwrap();
+    let backend = ckslab::backend::local::LocalBackend::new(home.path());
+    let root = backend.node_root(&backend.control_plane()).unwrap();
+    std::fs::create_dir_all(root.join("etc/kubernetes/manifests")).unwrap();
+    (home, backend)
 }
 
 /// One scenario, loaded and rendered as the catalog does, from its scenario.yaml text.
