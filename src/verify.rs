@@ -10,7 +10,7 @@ use crate::backend::Progress;
 use crate::check::Outcome;
 use crate::grade::Report;
 use crate::lab::{Lab, missing_capabilities};
-use crate::scenario::{Rendered, Step};
+use crate::scenario::{Rendered, Scenario, Solution, Step, WrongAttempt};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Case {
@@ -64,7 +64,38 @@ async fn attempt(
     Ok(lab.grade(rendered, |_| {}).await)
 }
 
-pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> ScenarioResult {
+/// What a proof leaves on the cluster when it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Afterwards {
+    /// Undo the scenario: the cluster is as it was found.
+    Undo,
+    /// Leave the reference solution applied, so that the next proof starts by moving on from
+    /// a solved scenario, the way a learner does.
+    LeaveSolved,
+}
+
+/// One case of a scenario's proof.
+#[derive(Debug, Clone, Copy)]
+pub enum Planned<'a> {
+    Broken,
+    Wrong(&'a WrongAttempt),
+    /// A solution and its index (0 is the reference).
+    Solution(usize, &'a Solution),
+}
+
+/// The order of a scenario's cases: broken state, each wrong attempt, each alternative
+/// solution, then the reference. Ending on the reference is what lets the next proof start by
+/// moving on from a solved scenario ([`Afterwards::LeaveSolved`]).
+pub fn plan(scenario: &Scenario) -> Vec<Planned<'_>> {
+    let mut cases = vec![Planned::Broken];
+    cases.extend(scenario.wrong_attempts.iter().map(Planned::Wrong));
+    cases.extend(scenario.solutions.iter().enumerate().skip(1).map(|(i, s)| Planned::Solution(i, s)));
+    cases.extend(scenario.solutions.first().map(|s| Planned::Solution(0, s)));
+    cases
+}
+
+/// Proves one scenario, each case from a fresh start, in the order of [`plan`].
+pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress, afterwards: Afterwards) -> ScenarioResult {
     let scenario = &rendered.scenario;
     let mut cases = Vec::new();
     let missing = missing_capabilities(scenario, lab.backend.as_ref());
@@ -73,86 +104,120 @@ pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> 
         cases.push(Case { name: "runs on this backend".into(), ok: false, detail, skipped: true, millis: 0 });
         return ScenarioResult { scenario: scenario.id.clone(), cases };
     }
-
-    let started = Instant::now();
-    let broken = attempt(lab, rendered, &[], "broken", progress).await;
-    cases.push(match broken {
-        Ok(report) => Case {
-            name: "broken state fails".into(),
-            ok: !report.passed,
-            detail: if report.passed {
-                format!("every check passed before any fix: {}", summary(&report))
-            } else {
-                summary(&report)
-            },
-            skipped: false,
-            millis: started.elapsed().as_millis() as u64,
-        },
-        Err(detail) => Case {
-            name: "broken state fails".into(),
-            ok: false,
-            detail,
-            skipped: false,
-            millis: started.elapsed().as_millis() as u64,
-        },
-    });
-
-    for solution in &scenario.solutions {
+    for planned in plan(scenario) {
         let started = Instant::now();
-        progress.step(&format!("{}: solution {}", scenario.id, solution.name));
-        let name = format!("solution {} passes", solution.name);
-        let case = match attempt(lab, rendered, &solution.steps, &format!("solution {}", solution.name), progress).await
-        {
-            Ok(report) => Case {
-                name,
-                ok: report.passed,
-                detail: summary(&report),
-                skipped: false,
-                millis: started.elapsed().as_millis() as u64,
-            },
-            Err(detail) => {
-                Case { name, ok: false, detail, skipped: false, millis: started.elapsed().as_millis() as u64 }
-            }
+        let (name, steps, phase): (String, &[Step], String) = match planned {
+            Planned::Broken => ("broken state fails".into(), &[], "broken".into()),
+            Planned::Wrong(w) => (
+                format!("wrong attempt {} fails {}", w.name, w.fails.join(", ")),
+                &w.steps,
+                format!("wrong attempt {}", w.name),
+            ),
+            Planned::Solution(i, s) => (
+                format!("solution {} passes{}", s.name, if i == 0 { " (the reference)" } else { "" }),
+                &s.steps,
+                format!("solution {}", s.name),
+            ),
         };
-        cases.push(case);
-    }
-
-    for wrong in &scenario.wrong_attempts {
-        let started = Instant::now();
-        progress.step(&format!("{}: wrong attempt {}", scenario.id, wrong.name));
-        let name = format!("wrong attempt {} fails {}", wrong.name, wrong.fails.join(", "));
-        let case = match attempt(lab, rendered, &wrong.steps, &format!("wrong attempt {}", wrong.name), progress).await
-        {
-            Ok(report) => {
-                let survivors: Vec<&str> = wrong
-                    .fails
-                    .iter()
-                    .filter(|id| report.verdict(id).is_none_or(|v| v.outcome == Outcome::Pass))
-                    .map(String::as_str)
-                    .collect();
-                let detail = if survivors.is_empty() {
-                    summary(&report)
-                } else {
-                    format!("these checks passed but must not: {}; {}", survivors.join(", "), summary(&report))
-                };
-                Case {
-                    name,
-                    ok: survivors.is_empty(),
-                    detail,
-                    skipped: false,
-                    millis: started.elapsed().as_millis() as u64,
-                }
-            }
-            Err(detail) => {
-                Case { name, ok: false, detail, skipped: false, millis: started.elapsed().as_millis() as u64 }
-            }
+        if !matches!(planned, Planned::Broken) {
+            progress.step(&format!("{}: {phase}", scenario.id));
+        }
+        let (ok, detail) = match attempt(lab, rendered, steps, &phase, progress).await {
+            Err(detail) => (false, detail),
+            Ok(report) => judge(planned, &report),
         };
-        cases.push(case);
+        cases.push(Case { name, ok, detail, skipped: false, millis: started.elapsed().as_millis() as u64 });
     }
-
-    // Leave the cluster as it was found.
-    cases.extend(undo_afterwards(lab, rendered, progress).await);
+    if afterwards == Afterwards::Undo {
+        cases.extend(undo_afterwards(lab, rendered, progress).await);
+    }
     ScenarioResult { scenario: scenario.id.clone(), cases }
+}
+
+/// Whether a graded case holds, and what to say about it.
+fn judge(planned: Planned<'_>, report: &Report) -> (bool, String) {
+    match planned {
+        Planned::Broken if report.passed => (false, format!("every check passed before any fix: {}", summary(report))),
+        Planned::Broken => (true, summary(report)),
+        Planned::Solution(..) => (report.passed, summary(report)),
+        Planned::Wrong(wrong) => {
+            let survivors: Vec<&str> = wrong
+                .fails
+                .iter()
+                .filter(|id| report.verdict(id).is_none_or(|v| v.outcome == Outcome::Pass))
+                .map(String::as_str)
+                .collect();
+            if survivors.is_empty() {
+                (true, summary(report))
+            } else {
+                (false, format!("these checks passed but must not: {}; {}", survivors.join(", "), summary(report)))
+            }
+        }
+    }
+}
+
+/// Proves every scenario in `order` on one cluster and, with them, moving on.
+///
+/// In catalog order each scenario is proven by [`verify`] with no undo in between, so each
+/// one starts by moving on from the one before it, solved (its reference solution is the
+/// last case), and every case within a scenario starts by undoing a wrong attempt or a
+/// solution of it. With `reverse`, every scenario is then started and solved again in reverse
+/// order, each after the one that follows it in the catalog, solved. Every start must succeed
+/// and every solved grade must pass: what one scenario leaves behind never breaks the next.
+/// The cluster is left as it was found.
+pub async fn verify_all(
+    lab: &Lab,
+    order: &[Rendered],
+    reverse: bool,
+    progress: &dyn Progress,
+    mut on_result: impl FnMut(&ScenarioResult),
+) -> Vec<ScenarioResult> {
+    let mut results = Vec::new();
+    for rendered in order {
+        let result = verify(lab, rendered, progress, Afterwards::LeaveSolved).await;
+        on_result(&result);
+        results.push(result);
+    }
+    if reverse {
+        let result = reverse_pass(lab, order, progress).await;
+        on_result(&result);
+        results.push(result);
+    }
+    // The last one goes the way any scenario goes when the next starts.
+    if let Some(last) = lab.active() {
+        if let Some(case) = undo_afterwards(lab, &last, progress).await {
+            let result = ScenarioResult { scenario: "reset afterwards".into(), cases: vec![case] };
+            on_result(&result);
+            results.push(result);
+        }
+    }
+    results
+}
+
+/// Starts and solves each runnable scenario in reverse order, each after the next one solved.
+async fn reverse_pass(lab: &Lab, order: &[Rendered], progress: &dyn Progress) -> ScenarioResult {
+    let runnable: Vec<&Rendered> =
+        order.iter().filter(|r| missing_capabilities(&r.scenario, lab.backend.as_ref()).is_empty()).collect();
+    let mut cases = Vec::new();
+    let Some((last, rest)) = runnable.split_last() else {
+        return ScenarioResult { scenario: "moving-on chain".into(), cases };
+    };
+    let mut previous = format!("{} solved", last.scenario.id);
+    for rendered in rest.iter().rev() {
+        let id = &rendered.scenario.id;
+        let started = Instant::now();
+        progress.step(&format!("moving on in reverse order: {id} after {previous}"));
+        let name = format!("in reverse order: {id} starts and its solution passes after {previous}");
+        let outcome = solve_and_grade(lab, rendered, progress).await;
+        let millis = started.elapsed().as_millis() as u64;
+        cases.push(match outcome {
+            Ok(report) if report.passed => Case { name, ok: true, detail: String::new(), skipped: false, millis },
+            Ok(report) => Case { name, ok: false, detail: summary(&report), skipped: false, millis },
+            Err(detail) => Case { name, ok: false, detail, skipped: false, millis },
+        });
+        previous = format!("{id} solved");
+    }
+    ScenarioResult { scenario: "moving-on chain".into(), cases }
 }
 
 pub fn junit(results: &[ScenarioResult]) -> String {
@@ -180,63 +245,6 @@ pub fn junit(results: &[ScenarioResult]) -> String {
     report.to_string().expect("JUnit XML serializes")
 }
 
-/// Moving on: on one cluster, start and solve every scenario in `order`, then in reverse
-/// order, with no reset between them but the one each start does; then start each one, apply
-/// each of its wrong attempts and move on. Every start must succeed and every solved grade
-/// must pass: what one scenario (or a near miss of it) leaves behind never breaks the next.
-pub async fn chain(lab: &Lab, order: &[Rendered], progress: &dyn Progress) -> ScenarioResult {
-    let runnable: Vec<&Rendered> =
-        order.iter().filter(|r| missing_capabilities(&r.scenario, lab.backend.as_ref()).is_empty()).collect();
-    let mut cases = Vec::new();
-    let mut previous = String::from("a fresh cluster");
-    let forward = runnable.iter().copied();
-    let backward = runnable.iter().rev().copied();
-    for (pass, rendered) in forward.map(|r| ("in catalog order", r)).chain(backward.map(|r| ("in reverse order", r))) {
-        let id = &rendered.scenario.id;
-        let started = Instant::now();
-        progress.step(&format!("chain {pass}: {id} after {previous}"));
-        let name = format!("{pass}: {id} starts and its solution passes after {previous}");
-        let outcome = solve_and_grade(lab, rendered, progress).await;
-        let millis = started.elapsed().as_millis() as u64;
-        cases.push(match outcome {
-            Ok(report) if report.passed => Case { name, ok: true, detail: String::new(), skipped: false, millis },
-            Ok(report) => Case { name, ok: false, detail: summary(&report), skipped: false, millis },
-            Err(detail) => Case { name, ok: false, detail, skipped: false, millis },
-        });
-        previous = id.clone();
-    }
-    for rendered in &runnable {
-        for wrong in &rendered.scenario.wrong_attempts {
-            let id = &rendered.scenario.id;
-            let started = Instant::now();
-            let name = format!("wrong attempts: {id} starts after {previous}");
-            progress.step(&format!("chain: {id} ({}) after {previous}", wrong.name));
-            let outcome = async {
-                lab.reset(rendered, progress).await.map_err(|e| format!("starting: {e}"))?;
-                let phase = format!("wrong attempt {}", wrong.name);
-                crate::step::run_steps(&phase, &wrong.steps, rendered, lab.backend.as_ref(), progress)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            .await;
-            let millis = started.elapsed().as_millis() as u64;
-            cases.push(Case {
-                name,
-                ok: outcome.is_ok(),
-                detail: outcome.err().unwrap_or_default(),
-                skipped: false,
-                millis,
-            });
-            previous = format!("{id} wrong attempt {}", wrong.name);
-        }
-    }
-    // The last one goes the way any scenario goes when the next starts.
-    if let Some(last) = lab.active() {
-        cases.extend(undo_afterwards(lab, &last, progress).await);
-    }
-    ScenarioResult { scenario: "moving-on chain".into(), cases }
-}
-
 /// Undoes `rendered` after a proof; a failure is a failed case.
 async fn undo_afterwards(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> Option<Case> {
     let e = lab.undo(rendered, progress).await.err()?;
@@ -247,4 +255,40 @@ async fn solve_and_grade(lab: &Lab, rendered: &Rendered, progress: &dyn Progress
     lab.reset(rendered, progress).await.map_err(|e| format!("starting: {e}"))?;
     lab.solve(rendered, 0, progress).await.map_err(|e| format!("solving: {e}"))?;
     Ok(lab.grade(rendered, |_| {}).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(solutions: &[&str], wrong: &[&str]) -> Scenario {
+        let mut yaml = String::from(
+            "id: s\ntitle: t\ndomain: cluster-setup\ncompetencies: [rbac]\ndifficulty: easy\nminutes: 1\ntask: t\nchecks: []\n",
+        );
+        let solutions: Vec<String> = solutions.iter().map(|n| format!("{{name: {n}, steps: []}}")).collect();
+        let wrong: Vec<String> = wrong.iter().map(|n| format!("{{name: {n}, steps: [], fails: [c]}}")).collect();
+        yaml.push_str(&format!("solutions: [{}]\nwrong-attempts: [{}]\n", solutions.join(", "), wrong.join(", ")));
+        serde_saphyr::from_str(&yaml).expect("a minimal scenario")
+    }
+
+    fn names(plan: &[Planned<'_>]) -> Vec<String> {
+        plan.iter()
+            .map(|p| match p {
+                Planned::Broken => "broken".to_string(),
+                Planned::Wrong(w) => format!("wrong {}", w.name),
+                Planned::Solution(i, s) => format!("solution {i} {}", s.name),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_proof_ends_on_the_reference_solution() {
+        let s = scenario(&["reference", "alt1", "alt2"], &["w1", "w2"]);
+        assert_eq!(
+            names(&plan(&s)),
+            ["broken", "wrong w1", "wrong w2", "solution 1 alt1", "solution 2 alt2", "solution 0 reference"]
+        );
+        let only = scenario(&["reference"], &[]);
+        assert_eq!(names(&plan(&only)), ["broken", "solution 0 reference"]);
+    }
 }

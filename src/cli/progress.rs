@@ -19,6 +19,11 @@ impl Spinner {
         Spinner { bar }
     }
 
+    /// Runs `f` (which prints to stdout) with the spinner out of the way.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.bar.suspend(f)
+    }
+
     pub fn finish(&self, message: &str) {
         self.bar.finish_with_message(message.to_string());
     }

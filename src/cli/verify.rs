@@ -4,9 +4,21 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{Context, Spinner};
-use crate::verify::{ScenarioResult, chain, junit, verify};
+use crate::verify::{Afterwards, ScenarioResult, junit, verify, verify_all};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Each scenario is proven from its starting point: the broken state must fail grading, each wrong \
+attempt must fail the checks it names, and each solution (the reference last) must pass.
+
+With several scenarios (or --all) they are proven one after another on the same cluster with no \
+undo in between: each starts by moving on from the one before, solved, as a learner does. \
+--chain then starts and solves every one again in reverse order. The cluster is left as it was \
+found.
+
+Examples:
+  ckslab verify etcd-encryption
+  ckslab verify --all --chain --junit target/verify.xml")]
 pub struct Args {
     /// Scenario ids (default with --all: every scenario this backend can run)
     ids: Vec<String>,
@@ -16,9 +28,9 @@ pub struct Args {
     /// Also write JUnit XML here (for CI)
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
-    /// Instead of proving each scenario alone, chain them on one cluster: start and solve each
-    /// in order, then in reverse, then each wrong attempt, with no reset but each start's own.
-    /// Proves that moving on from any scenario (solved or not) never breaks the next one
+    /// After proving the scenarios in order, start and solve each again in reverse order, each
+    /// after the next one solved: with the forward pass this proves that moving on from any
+    /// scenario, solved or not, in either direction, never breaks the next one
     #[arg(long)]
     chain: bool,
     /// Output format
@@ -36,40 +48,26 @@ pub async fn run(context: &Context, args: Args) -> anyhow::Result<ExitCode> {
         args.ids.clone()
     };
     let lab = context.lab().await;
-    let mut results: Vec<ScenarioResult> = Vec::new();
-    let mut batches: Vec<Vec<crate::scenario::Rendered>> = Vec::new();
     let mut all = Vec::new();
     for id in &ids {
         all.push(catalog.get(id)?.render(&Default::default())?);
     }
-    if args.chain {
-        batches.push(all);
-    } else {
-        batches.extend(all.into_iter().map(|r| vec![r]));
-    }
-    for batch in batches {
-        let id = if args.chain { "the moving-on chain".to_string() } else { batch[0].scenario.id.clone() };
-        let spinner = Spinner::new(&format!("verifying {id}"));
-        let result =
-            if args.chain { chain(&lab, &batch, &spinner).await } else { verify(&lab, &batch[0], &spinner).await };
-        spinner.finish(&format!("{id}: {}", if result.ok() { "proven" } else { "NOT proven" }));
-        if args.format == super::list::ListFormat::Table {
-            for case in &result.cases {
-                let mark = if case.skipped {
-                    "SKIP"
-                } else if case.ok {
-                    "ok  "
-                } else {
-                    "FAIL"
-                };
-                println!("  {mark} {} ({} ms)", case.name, case.millis);
-                if !case.ok {
-                    println!("       {}", case.detail);
-                }
-            }
+    let table = args.format == super::list::ListFormat::Table;
+    let spinner = Spinner::new(&format!("verifying {}", if all.len() == 1 { ids[0].as_str() } else { "the catalog" }));
+    let print = |result: &ScenarioResult| {
+        if table {
+            spinner.suspend(|| print_result(result));
         }
-        results.push(result);
-    }
+    };
+    let results = if all.len() == 1 && !args.chain {
+        let result = verify(&lab, &all[0], &spinner, Afterwards::Undo).await;
+        print(&result);
+        vec![result]
+    } else {
+        verify_all(&lab, &all, args.chain, &spinner, print).await
+    };
+    let proven = results.iter().all(ScenarioResult::ok);
+    spinner.finish(if proven { "proven" } else { "NOT proven" });
     if args.format == super::list::ListFormat::Json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     }
@@ -82,4 +80,21 @@ pub async fn run(context: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let failed = cases.len() - passed - skipped;
     println!("verify: {passed} passed, {failed} failed, {skipped} skipped");
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn print_result(result: &ScenarioResult) {
+    println!("{}: {}", result.scenario, if result.ok() { "proven" } else { "NOT proven" });
+    for case in &result.cases {
+        let mark = if case.skipped {
+            "SKIP"
+        } else if case.ok {
+            "ok  "
+        } else {
+            "FAIL"
+        };
+        println!("  {mark} {} ({} ms)", case.name, case.millis);
+        if !case.ok {
+            println!("       {}", case.detail);
+        }
+    }
 }

@@ -295,16 +295,7 @@ impl Backend for KindBackend {
             return Ok(());
         }
         let own_cni = self.needs_own_cni(progress).await?;
-        // Docker bind-mounts it into the node, so the path must be absolute.
-        let patches = std::path::absolute(self.dir.join("kubeadm-patches"))
-            .map_err(|e| BackendError::io("resolving the kubeadm patches folder", e))?;
-        std::fs::create_dir_all(&patches)
-            .map_err(|e| BackendError::io(format!("creating {}", patches.display()), e))?;
-        for (name, content) in network::KUBEADM_PATCHES {
-            std::fs::write(patches.join(name), content)
-                .map_err(|e| BackendError::io(format!("writing {}", patches.join(name).display()), e))?;
-        }
-        let config = network::cluster_config(CLUSTER_CONFIG, self.node_image.as_deref(), own_cni, Some(&patches))
+        let config = network::cluster_config(CLUSTER_CONFIG, self.node_image.as_deref(), own_cni)
             .map_err(BackendError::KindConfig)?;
         std::fs::write(self.config_path(), config).map_err(|e| BackendError::io("writing the kind config", e))?;
         let _ = std::fs::remove_file(self.dir.join(CAPABILITIES_FILE));

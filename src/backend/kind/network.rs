@@ -3,8 +3,6 @@
 //! every other node's pod range through that node's address. kindnetd does the same plus
 //! NetworkPolicy; this does not enforce NetworkPolicy, so the cluster does not claim it.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
 /// Where the kubelet's CRI (containerd) reads CNI configs on a kind node.
@@ -69,54 +67,19 @@ pub fn routes_for(node: &NodeNet, all: &[NodeNet]) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Where the control-plane node sees ckslab's kubeadm patches (mounted from the host).
-pub const PATCHES_IN_NODE: &str = "/kind/ckslab-patches";
-
-/// kubeadm patches for the static pods it writes at init, as (file name, content). The API
-/// server gets a 5 s termination grace instead of the default 30 s: on every manifest edit the
-/// kubelet stops the old instance only when its grace runs out (it keeps serving nothing
-/// meanwhile), so a learner's edit, and each restart reset and undo make, would wait 30 s for
-/// nothing. The field shows in the manifest the learner edits; nothing else changes.
-pub const KUBEADM_PATCHES: [(&str, &str); 1] =
-    [("kube-apiserver+strategic.yaml", "spec:\n  terminationGracePeriodSeconds: 5\n")];
-
-/// The cluster config for `image`: every node on that image, no default CNI when ckslab brings
-/// its own, and kubeadm reading `patches` (a host folder holding `KUBEADM_PATCHES`) at init.
-pub fn cluster_config(
-    base: &str,
-    image: Option<&str>,
-    own_cni: bool,
-    patches: Option<&Path>,
-) -> Result<String, String> {
+/// The cluster config for `image`: every node on that image, and no default CNI when ckslab
+/// brings its own.
+pub fn cluster_config(base: &str, image: Option<&str>, own_cni: bool) -> Result<String, String> {
     let mut config: Value = serde_saphyr::from_str(base).map_err(|e| format!("the kind config does not parse: {e}"))?;
     if let Some(image) = image {
         for node in config["nodes"].as_array_mut().into_iter().flatten() {
             node["image"] = json!(image);
         }
     }
-    if let Some(dir) = patches {
-        for node in config["nodes"].as_array_mut().into_iter().flatten() {
-            if node["role"] != "control-plane" {
-                continue;
-            }
-            let mount =
-                json!({"hostPath": dir.display().to_string(), "containerPath": PATCHES_IN_NODE, "readOnly": true});
-            push(node, "extraMounts", mount);
-            let init = format!("kind: InitConfiguration\npatches:\n  directory: {PATCHES_IN_NODE}\n");
-            push(node, "kubeadmConfigPatches", json!(init));
-        }
-    }
     if own_cni {
         config["networking"]["disableDefaultCNI"] = json!(true);
     }
     serde_saphyr::to_string(&config).map_err(|e| e.to_string())
-}
-
-fn push(node: &mut Value, list: &str, item: Value) {
-    match node[list].as_array_mut() {
-        Some(items) => items.push(item),
-        None => node[list] = json!([item]),
-    }
 }
 
 #[cfg(test)]
@@ -146,7 +109,7 @@ mod tests {
 
     #[test]
     fn the_config_takes_the_image_and_drops_the_default_cni() {
-        let out = cluster_config(super::super::CLUSTER_CONFIG, Some("ckslab/kind-node:v1.34.4"), true, None).unwrap();
+        let out = cluster_config(super::super::CLUSTER_CONFIG, Some("ckslab/kind-node:v1.34.4"), true).unwrap();
         let config: Value = serde_saphyr::from_str(&out).unwrap();
         assert_eq!(config["networking"]["disableDefaultCNI"], true);
         for node in config["nodes"].as_array().unwrap() {
@@ -154,32 +117,9 @@ mod tests {
         }
         assert!(config["nodes"][0]["kubeadmConfigPatches"].is_array(), "the rest of the config is kept");
         let upstream: Value =
-            serde_saphyr::from_str(&cluster_config(super::super::CLUSTER_CONFIG, None, false, None).unwrap()).unwrap();
+            serde_saphyr::from_str(&cluster_config(super::super::CLUSTER_CONFIG, None, false).unwrap()).unwrap();
         assert!(upstream["networking"].is_null());
         assert!(upstream["nodes"][0]["image"].as_str().unwrap().starts_with("kindest/node:"));
         assert!(upstream["nodes"][0]["extraMounts"].is_null());
-    }
-
-    #[test]
-    fn kubeadm_reads_the_patches_on_the_control_plane_only() {
-        let out =
-            cluster_config(super::super::CLUSTER_CONFIG, None, true, Some(Path::new("/data/kind/patches"))).unwrap();
-        let config: Value = serde_saphyr::from_str(&out).unwrap();
-        let (cp, worker) = (&config["nodes"][0], &config["nodes"][1]);
-        assert_eq!(cp["role"], "control-plane");
-        assert_eq!(
-            cp["extraMounts"],
-            json!([{"hostPath": "/data/kind/patches", "containerPath": PATCHES_IN_NODE, "readOnly": true}])
-        );
-        let patches = cp["kubeadmConfigPatches"].as_array().unwrap();
-        assert_eq!(patches.len(), 2, "the ClusterConfiguration patch is kept: {patches:?}");
-        let init: Value = serde_saphyr::from_str(patches[1].as_str().unwrap()).unwrap();
-        assert_eq!(init, json!({"kind": "InitConfiguration", "patches": {"directory": PATCHES_IN_NODE}}));
-        assert!(worker["extraMounts"].is_null() && worker["kubeadmConfigPatches"].is_null());
-        // What kubeadm applies is a strategic-merge patch of the pod.
-        let (name, patch) = KUBEADM_PATCHES[0];
-        assert_eq!(name, "kube-apiserver+strategic.yaml");
-        let patch: Value = serde_saphyr::from_str(patch).unwrap();
-        assert_eq!(patch["spec"]["terminationGracePeriodSeconds"], 5);
     }
 }
