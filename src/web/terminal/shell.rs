@@ -66,7 +66,8 @@ export EDITOR=vim KUBE_EDITOR=vim
 for f in /usr/share/bash-completion/bash_completion /etc/bash_completion; do
   if [ -r "$f" ]; then . "$f"; break; fi
 done
-if command -v kubectl >/dev/null 2>&1; then
+# kubectl's completion needs the bash-completion package (apt-get install bash-completion).
+if command -v kubectl >/dev/null 2>&1 && declare -F _get_comp_words_by_ref >/dev/null; then
   source <(kubectl completion bash)
   complete -o default -F __start_kubectl k
 fi
@@ -76,7 +77,7 @@ ckslab() {{ {exe} "$@"; }}
 node-shell() {{ {node_shell}; }}
 HISTFILE="$CKSLAB_HOME/terminal/history"
 PS1='\[\e[1;34m\]ckslab\[\e[0m\]:\w\$ '
-echo "ckslab terminal: kubectl (alias k) on the lab cluster; node-shell opens {node}."
+echo "ckslab terminal: kubectl (alias k) on the lab; node-shell opens {node}."
 "#
     )
 }
