@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what ckslab needs on a fresh Debian/Ubuntu machine and builds the local backend's
 # binaries into ~/.cache/ckslab (reused on later runs). Safe to run again.
-#   scripts/setup.sh            # bubblewrap + Kubernetes binaries
+#   scripts/setup.sh            # bubblewrap, vim, bash-completion + Kubernetes binaries
 #   scripts/setup.sh --e2e      # also Chromium and the browser test's npm packages
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+# The web UI's terminal pane: vim and kubectl's bash completion, as on the exam desktop.
+command -v vim >/dev/null 2>&1 || need_apt+=(vim)
+[[ -r /usr/share/bash-completion/bash_completion ]] || need_apt+=(bash-completion)
 if [[ "${1:-}" == "--e2e" ]]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 fi

@@ -22,6 +22,7 @@ use ckslab::backend::{
 use ckslab::history::History;
 use ckslab::lab::Lab;
 use ckslab::scenario::Catalog;
+use ckslab::web::terminal::TerminalPolicy;
 use ckslab::web::{AppState, router};
 
 const PORT: u16 = 4242;
@@ -242,6 +243,11 @@ struct Harness {
 }
 
 fn harness() -> Harness {
+    harness_on(PORT)
+}
+
+/// A harness whose state believes it listens on `port` (the Host check names it).
+fn harness_on(port: u16) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let scenarios = dir.path().join("scenarios");
     for (folder, text) in [("cluster-hardening/demo-file", DEMO), ("system-hardening/needs-apparmor", APPARMOR)] {
@@ -255,7 +261,7 @@ fn harness() -> Harness {
     let home = dir.path().join("home");
     let lab = Lab::new(backend.clone(), &home);
     let history = History::open(&home).unwrap();
-    let state = AppState::with_history(lab, catalog, &home, PORT, history).unwrap();
+    let state = AppState::with_history(lab, catalog, &home, port, history).unwrap();
     Harness { app: router(state.clone()), state, backend, _dir: dir }
 }
 
@@ -820,4 +826,294 @@ async fn a_check_without_a_cluster_is_an_error_not_an_attempt_and_not_reported()
     // The solution stays hidden: there is no attempt yet.
     let page = h.ok_page("/scenarios/demo-file").await;
     assert!(!page.contains("chmod-and-edit"), "no solution without an attempt");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The terminal pane: every refusal of the upgrade request, then real shells on real sockets.
+
+const ORIGIN: &str = "http://127.0.0.1:4242";
+
+/// The page id the scenario page issued for its terminal.
+async fn terminal_page(h: &Harness) -> String {
+    let body = text(h.send(get("/scenarios/demo-file")).await).await;
+    let start = body.find(r#"id="terminal" data-page=""#).expect("the page has a terminal") + 25;
+    body[start..start + 32].to_string()
+}
+
+/// A WebSocket upgrade request for `page`, with the headers given.
+fn upgrade(page: &str, host: &str, origin: Option<&str>, protocol: Option<&str>) -> Request<Body> {
+    let mut request = Request::get(format!("/terminal/{page}"))
+        .header(header::HOST, host)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_VERSION, "13")
+        .header(header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==");
+    if let Some(origin) = origin {
+        request = request.header(header::ORIGIN, origin);
+    }
+    if let Some(protocol) = protocol {
+        request = request.header(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn the_terminal_upgrade_refuses_every_bad_request() {
+    let h = harness();
+    let page = terminal_page(&h).await;
+    let good = format!("ckslab-terminal, csrf.{}", h.token());
+    let refusals = [
+        ("a foreign Host", upgrade(&page, "evil.example:4242", Some(ORIGIN), Some(&good)), 403, "Host header"),
+        ("no Origin", upgrade(&page, HOST, None, Some(&good)), 403, "Origin header"),
+        ("a foreign Origin", upgrade(&page, HOST, Some("http://evil.example"), Some(&good)), 403, "cross-origin"),
+        (
+            "an Origin on another port",
+            upgrade(&page, HOST, Some("http://127.0.0.1:1"), Some(&good)),
+            403,
+            "cross-origin",
+        ),
+        ("an opaque Origin", upgrade(&page, HOST, Some("null"), Some(&good)), 403, "cross-origin"),
+        ("no token", upgrade(&page, HOST, Some(ORIGIN), Some("ckslab-terminal")), 403, "missing CSRF token"),
+        ("no subprotocol", upgrade(&page, HOST, Some(ORIGIN), None), 403, "missing CSRF token"),
+        (
+            "a wrong token",
+            upgrade(&page, HOST, Some(ORIGIN), Some("ckslab-terminal, csrf.0000")),
+            403,
+            "wrong CSRF token",
+        ),
+        ("an unknown page", upgrade("feedface", HOST, Some(ORIGIN), Some(&good)), 404, "reload the page"),
+    ];
+    for (what, request, status, message) in refusals {
+        let response = h.send(request).await;
+        let got = response.status();
+        let body = text(response).await;
+        assert_eq!(got.as_u16(), status, "{what}: {body}");
+        assert!(body.contains(message), "{what}: {body}");
+    }
+    assert_eq!(h.state.terminals.open_count(), 0, "no refused request holds the page");
+    // The control: the same request with every guard satisfied gets past them all (oneshot has no
+    // connection to upgrade, so axum's upgrade extractor answers 426 instead of 101).
+    let response = h.send(upgrade(&page, HOST, Some(ORIGIN), Some(&good))).await;
+    assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(h.state.terminals.open_count(), 0, "the page is free again");
+    // localhost is the same server.
+    let response = h.send(upgrade(&page, "localhost:4242", Some("http://localhost:4242"), Some(&good))).await;
+    assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
+}
+
+#[tokio::test]
+async fn no_terminal_off_loopback_without_the_flag() {
+    let h = harness();
+    let page = terminal_page(&h).await;
+    let good = format!("ckslab-terminal, csrf.{}", h.token());
+    let remote: std::net::IpAddr = "192.0.2.10".parse().unwrap();
+    h.state.set_terminal_policy(TerminalPolicy { listen: remote, allow_remote: false });
+    let response = h.send(upgrade(&page, HOST, Some(ORIGIN), Some(&good))).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body = text(response).await;
+    assert!(body.contains("--allow-remote-terminal") && body.contains("192.0.2.10"), "{body}");
+    // The page says why, and issues no terminal.
+    let scenario = text(h.send(get("/scenarios/demo-file")).await).await;
+    assert!(!scenario.contains(r#"id="terminal" data-page="#), "no terminal page id off loopback");
+    assert!(scenario.contains("--allow-remote-terminal"));
+    assert!(!scenario.contains("/static/terminal.js"));
+    // The server's own address is then a valid Host and Origin.
+    let response = h.send(upgrade(&page, "192.0.2.10:4242", Some("http://192.0.2.10:4242"), Some(&good))).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "still off without the flag");
+    h.state.set_terminal_policy(TerminalPolicy { listen: remote, allow_remote: true });
+    let response = h.send(upgrade(&page, "192.0.2.10:4242", Some("http://192.0.2.10:4242"), Some(&good))).await;
+    assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED, "the flag turns it on");
+}
+
+#[tokio::test]
+async fn terminal_pages_load_xterm_and_allow_its_styles_only_there() {
+    let h = harness();
+    let response = h.send(get("/scenarios/demo-file")).await;
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_string();
+    assert!(csp.contains("style-src 'self' 'unsafe-inline'") && csp.contains("script-src 'self';"), "{csp}");
+    let body = text(response).await;
+    for asset in ["/static/vendor/xterm/xterm.js", "/static/vendor/xterm/addon-fit.js", "/static/terminal.js"] {
+        assert!(body.contains(asset), "{asset}");
+        let response = h.send(get(asset)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+    }
+    let home = h.send(get("/")).await;
+    let csp = home.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(!csp.contains("unsafe-inline"), "other pages keep the strict policy: {csp}");
+    let licence = text(h.send(get("/static/vendor/xterm/LICENSE-xterm.txt")).await).await;
+    assert!(licence.contains("Permission is hereby granted"));
+}
+
+// Real sockets from here: a served router on an ephemeral port, a WebSocket client, a real bash.
+
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Served {
+    h: Harness,
+    port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn served() -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let h = harness_on(port);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ckslab::web::serve_on(listener, h.state.clone(), async move {
+        let _ = stopped.await;
+    }));
+    Served { h, port, stop: Some(stop), server }
+}
+
+impl Served {
+    async fn page(&self) -> String {
+        let host = format!("127.0.0.1:{}", self.port);
+        let request = Request::get("/scenarios/demo-file").header(header::HOST, host).body(Body::empty()).unwrap();
+        let body = text(self.h.send(request).await).await;
+        let start = body.find(r#"id="terminal" data-page=""#).unwrap() + 25;
+        body[start..start + 32].to_string()
+    }
+
+    async fn connect(&self, page: &str) -> Result<Socket, tungstenite::Error> {
+        let mut request = format!("ws://127.0.0.1:{}/terminal/{page}", self.port).into_client_request().unwrap();
+        let headers = request.headers_mut();
+        headers.insert(header::ORIGIN, format!("http://127.0.0.1:{}", self.port).parse().unwrap());
+        headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            format!("ckslab-terminal, csrf.{}", self.h.token()).parse().unwrap(),
+        );
+        let (socket, response) = tokio_tungstenite::connect_async(request).await?;
+        assert_eq!(response.headers()[header::SEC_WEBSOCKET_PROTOCOL], "ckslab-terminal");
+        Ok(socket)
+    }
+}
+
+/// Types `line` and reads the terminal until `pattern` matches its output; returns the capture.
+async fn run_in(socket: &mut Socket, line: &str, pattern: &str) -> String {
+    let pattern = regex::Regex::new(pattern).unwrap();
+    socket.send(Message::Binary(format!("{line}\r").into_bytes().into())).await.unwrap();
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {pattern} in the terminal's output: {seen:?}"));
+        match message {
+            Some(Ok(Message::Binary(bytes))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            Some(Ok(_)) => {}
+            other => panic!("the terminal ended: {other:?}; output {seen:?}"),
+        }
+        if let Some(captures) = pattern.captures(&seen) {
+            return captures[1].to_string();
+        }
+    }
+}
+
+/// The live (not zombie) processes of the shell's session `sid` (its jobs have process groups
+/// of their own within it).
+fn live_in_group(sid: i32) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after the last ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 3 && fields[0] != "Z" && fields[3] == sid.to_string() {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+async fn wait_group_gone(pgid: i32) -> Duration {
+    let started = Instant::now();
+    while !live_in_group(pgid).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running in group {pgid}: {:?}",
+            live_in_group(pgid)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn no_shell_process_outlives_its_socket_and_a_page_has_one_terminal() {
+    let s = served().await;
+    let page = s.page().await;
+    let mut socket = s.connect(&page).await.expect("the terminal opens");
+    let shell: i32 = run_in(&mut socket, "echo \"SHELL:$$:\"", r"SHELL:(\d+):").await.parse().unwrap();
+    // A background job (a process group of its own, under job control) that ignores SIGHUP, as
+    // `nohup` would: closing the socket must end it too.
+    let job = "sh -c \"trap '' HUP; exec sleep 1000\" & echo \"CHILD:$!:\"";
+    let child: i32 = run_in(&mut socket, job, r"CHILD:(\d+):").await.parse().unwrap();
+    let group = live_in_group(shell);
+    assert!(group.contains(&shell) && group.contains(&child), "the shell leads a session with its job: {group:?}");
+    let kubeconfig = run_in(&mut socket, "echo \"KC:$KUBECONFIG:\"", r"KC:(/[^:]*):").await;
+    assert_eq!(kubeconfig, s.h.backend.kubeconfig.display().to_string());
+    let alias = run_in(&mut socket, "alias k", r"(alias k='kubectl')").await;
+    assert_eq!(alias, "alias k='kubectl'");
+    let node = run_in(&mut socket, "type node-shell | head -1", r"(node-shell is a function)").await;
+    assert_eq!(node, "node-shell is a function");
+
+    // One terminal per page: a second socket for it is refused while the first is open.
+    match s.connect(&page).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), StatusCode::CONFLICT),
+        other => panic!("a second terminal for the page: {:?}", other.map(|_| ())),
+    }
+    assert_eq!(s.h.state.terminals.open_count(), 1);
+
+    socket.close(None).await.unwrap();
+    drop(socket);
+    let took = wait_group_gone(shell).await;
+    eprintln!("process group {shell} gone {took:?} after the socket closed");
+    assert!(live_in_group(shell).is_empty());
+    // The page may open a terminal again (Reconnect), and that one is a new shell.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.h.state.terminals.open_count() > 0 {
+        assert!(Instant::now() < deadline, "the page was not freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut again = s.connect(&page).await.expect("reconnect");
+    let second: i32 = run_in(&mut again, "echo \"SHELL:$$:\"", r"SHELL:(\d+):").await.parse().unwrap();
+    assert_ne!(second, shell);
+    drop(again);
+    wait_group_gone(second).await;
+    drop(s.stop);
+    let _ = s.server.await;
+}
+
+#[tokio::test]
+async fn stopping_the_server_kills_every_open_terminal() {
+    let mut s = served().await;
+    let (first, second) = (s.page().await, s.page().await);
+    let mut a = s.connect(&first).await.unwrap();
+    let mut b = s.connect(&second).await.unwrap();
+    let shell_a: i32 = run_in(&mut a, "sleep 1000 & echo \"SHELL:$$:\"", r"SHELL:(\d+):").await.parse().unwrap();
+    let shell_b: i32 = run_in(&mut b, "trap '' HUP; echo \"SHELL:$$:\"", r"SHELL:(\d+):").await.parse().unwrap();
+    assert_eq!(s.h.state.terminals.open_count(), 2);
+    s.stop.take().unwrap().send(()).unwrap();
+    // Each socket is told why, and the server finishes (the terminals do not hold it open).
+    for socket in [&mut a, &mut b] {
+        let close = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(message) = socket.next().await {
+                if let Ok(Message::Close(frame)) = message {
+                    return frame;
+                }
+            }
+            None
+        })
+        .await
+        .expect("a close frame");
+        assert!(close.as_ref().is_some_and(|f| f.reason.contains("stopping")), "{close:?}");
+    }
+    tokio::time::timeout(Duration::from_secs(10), s.server).await.expect("the server stops").unwrap().unwrap();
+    wait_group_gone(shell_a).await;
+    wait_group_gone(shell_b).await;
 }

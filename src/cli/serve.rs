@@ -1,4 +1,4 @@
-//! `ckslab serve`: the web UI on 127.0.0.1.
+//! `ckslab serve`: the web UI on 127.0.0.1 (or `--listen`), with a terminal pane on loopback.
 
 use std::process::ExitCode;
 
@@ -6,9 +6,19 @@ use super::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Port to listen on (127.0.0.1 only)
+    /// Port to listen on
     #[arg(long, default_value_t = 7878)]
     port: u16,
+    /// Address to listen on. The web UI has no login: anyone who reaches it can run the lab's
+    /// buttons. Pages are then also accepted at http://<ADDRESS>:<port>/ (0.0.0.0 and :: accept
+    /// only 127.0.0.1 and localhost)
+    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1")]
+    listen: std::net::IpAddr,
+    /// Give the scenario and exam pages their terminal pane even when --listen is not a loopback
+    /// address. The pane is a shell as you, with cluster-admin on the lab, for anyone who can open
+    /// the page: only on a network you trust
+    #[arg(long)]
+    allow_remote_terminal: bool,
     /// Do not open a browser
     #[arg(long)]
     no_open: bool,
@@ -31,6 +41,8 @@ pub async fn run(context: &Context, args: Args) -> anyhow::Result<ExitCode> {
         lab,
         catalog,
         home: context.home.clone(),
+        listen: args.listen,
+        allow_remote_terminal: args.allow_remote_terminal,
     })
     .await?;
     Ok(ExitCode::SUCCESS)

@@ -148,7 +148,7 @@ pub async fn overview(State(state): State<AppState>, Path(id): Path<String>) -> 
 pub async fn task(
     State(state): State<AppState>,
     Path((id, number)): Path<(String, usize)>,
-) -> Result<Html<String>, ApiError> {
+) -> Result<Response, ApiError> {
     let exam = state.exam(&id)?;
     let index = task_index(&exam, number)?;
     let (view, _) = state.scenario_view(&exam.tasks[index].scenario)?;
@@ -157,7 +157,8 @@ pub async fn task(
     ctx.insert("task", &exam.tasks[index]);
     ctx.insert("previous", &(index > 0).then_some(number - 1));
     ctx.insert("next", &(index + 1 < exam.tasks.len()).then_some(number + 1));
-    Ok(Html(state.render("scenario.html", "exam", ctx)?))
+    ctx.insert("terminal", &state.terminal_view());
+    Ok(super::pages::with_terminal(state.render("scenario.html", "exam", ctx)?))
 }
 
 #[derive(Serialize)]

@@ -13,9 +13,10 @@ mod pages;
 pub mod security;
 mod sse;
 pub mod state;
+pub mod terminal;
 pub mod text;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -37,6 +38,10 @@ pub struct ServeOptions {
     pub lab: Lab,
     pub catalog: Catalog,
     pub home: PathBuf,
+    /// 127.0.0.1 unless `serve --listen` says otherwise.
+    pub listen: IpAddr,
+    /// A terminal pane even when `listen` is not loopback.
+    pub allow_remote_terminal: bool,
 }
 
 /// Every route, behind the Host/CSRF guard.
@@ -62,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/exam/{id}/task/{number}/check", post(exam::check))
         .route("/exam/{id}/finish", post(exam::finish))
         .route("/exam/{id}/review", get(exam::review))
+        .route("/terminal/{page}", get(terminal::open))
         .route("/static/{*path}", get(assets::asset))
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), security::guard))
@@ -108,14 +114,20 @@ async fn shutdown_signal() {
     tracing::info!("shutting down the web UI");
 }
 
-/// Serves the UI on 127.0.0.1:`port` (0 picks a free port) until Ctrl-C or SIGTERM.
+/// Serves the UI on `listen`:`port` (0 picks a free port) until Ctrl-C or SIGTERM; then ends
+/// every open terminal.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
-    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, options.port));
+    let address = SocketAddr::new(options.listen, options.port);
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("listening on {address} (is another ckslab serve running? try --port)"))?;
     let port = listener.local_addr()?.port();
     let state = AppState::new(options.lab, options.catalog, &options.home, port)?;
+    let policy = terminal::TerminalPolicy { listen: options.listen, allow_remote: options.allow_remote_terminal };
+    state.set_terminal_policy(policy);
+    if let Err(why) = policy.check() {
+        println!("{why}");
+    }
     {
         let state = state.clone();
         tokio::spawn(async move {
@@ -129,11 +141,35 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             state.refresh_doctor().await;
         });
     }
-    let url = format!("http://127.0.0.1:{port}/");
+    let shown = if options.listen.is_loopback() || options.listen.is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    } else {
+        SocketAddr::new(options.listen, port)
+    };
+    let url = format!("http://{shown}/");
     println!("ckslab web UI on {url} (Ctrl-C stops it)");
     if options.open_browser {
         open_browser(&url);
     }
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    serve_on(listener, state, shutdown_signal()).await
+}
+
+/// Serves `state`'s router on `listener` until `shutdown` completes; then ends every open
+/// terminal (closing its socket and killing its process group) and lets the rest drain.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let stopping = state.clone();
+    let served = axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Upgraded connections (the terminals) would keep the server waiting: end them now.
+            stopping.terminals.stop_all().await;
+        })
+        .await;
+    state.terminals.stop_all().await;
+    served?;
     Ok(())
 }

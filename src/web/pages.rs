@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::response::Html;
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 
 use super::error::ApiError;
@@ -281,11 +282,17 @@ impl AppState {
     }
 }
 
-pub async fn scenario(State(state): State<AppState>, Path(id): Path<String>) -> Page {
+/// A page with a terminal pane, with the CSP that xterm.js needs.
+pub fn with_terminal(html: String) -> Response {
+    ([(header::CONTENT_SECURITY_POLICY, super::security::TERMINAL_CSP)], Html(html)).into_response()
+}
+
+pub async fn scenario(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let (view, _) = state.scenario_view(&id)?;
     let mut ctx = context();
     ctx.insert("s", &view);
-    Ok(Html(state.render("scenario.html", "catalog", ctx)?))
+    ctx.insert("terminal", &state.terminal_view());
+    Ok(with_terminal(state.render("scenario.html", "catalog", ctx)?))
 }
 
 #[derive(Serialize)]

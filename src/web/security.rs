@@ -23,16 +23,30 @@ const FORM_LIMIT: usize = 64 * 1024;
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The pages with a terminal pane: xterm.js writes its own `<style>` elements (cell sizes, the
+/// colour theme), so those pages allow inline styles; scripts stay 'self' only.
+pub const TERMINAL_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                                img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+                                frame-ancestors 'none'; base-uri 'none'";
+
 pub use crate::ui::{constant_time_eq, new_token};
 
 impl AppState {
-    /// `127.0.0.1:<port>` or `localhost:<port>`, nothing else.
+    /// `127.0.0.1:<port>` or `localhost:<port>`, or `<address>:<port>` when `serve --listen`
+    /// named another address; nothing else.
     pub fn host_allowed(&self, host: &str) -> bool {
         let host = host.trim().to_ascii_lowercase();
-        host == format!("127.0.0.1:{}", self.port) || host == format!("localhost:{}", self.port)
+        if host == format!("127.0.0.1:{}", self.port) || host == format!("localhost:{}", self.port) {
+            return true;
+        }
+        let listen = self.terminal_policy().listen;
+        !listen.is_loopback()
+            && !listen.is_unspecified()
+            && host == std::net::SocketAddr::new(listen, self.port).to_string()
     }
 
-    fn origin_allowed(&self, origin: &str) -> bool {
+    /// `http://<an allowed host>`: a page of this server.
+    pub(crate) fn origin_allowed(&self, origin: &str) -> bool {
         origin.strip_prefix("http://").is_some_and(|host| self.host_allowed(host))
     }
 }
@@ -125,7 +139,9 @@ async fn check_csrf(state: &AppState, request: Request) -> Result<Request, ApiEr
 
 fn secure(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));

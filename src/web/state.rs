@@ -37,6 +37,9 @@ pub struct Inner {
     pub(crate) exams: Mutex<HashMap<String, Exam>>,
     /// Scenarios rendered with their params, once each (params do not change while serving).
     rendered: Mutex<HashMap<String, Arc<Rendered>>>,
+    /// The terminal panes' pages and open shells.
+    pub terminals: super::terminal::Terminals,
+    terminal_policy: Mutex<super::terminal::TerminalPolicy>,
 }
 
 impl Deref for AppState {
@@ -85,6 +88,8 @@ impl AppState {
             started: Mutex::new(HashMap::new()),
             exams: Mutex::new(exams),
             rendered: Mutex::new(HashMap::new()),
+            terminals: Default::default(),
+            terminal_policy: Mutex::new(Default::default()),
         })))
     }
 
@@ -96,6 +101,15 @@ impl AppState {
         let rendered = Arc::new(self.catalog.get(id)?.render(&std::collections::BTreeMap::new())?);
         lock(&self.rendered).insert(id.to_string(), rendered.clone());
         Ok(rendered)
+    }
+
+    /// Where `serve` listens and whether the user allowed a terminal off loopback.
+    pub fn terminal_policy(&self) -> super::terminal::TerminalPolicy {
+        *lock(&self.terminal_policy)
+    }
+
+    pub fn set_terminal_policy(&self, policy: super::terminal::TerminalPolicy) {
+        *lock(&self.terminal_policy) = policy;
     }
 
     /// The per-process token every state-changing request must carry.

@@ -8,7 +8,7 @@
 #   CKSLAB_HOME      data dir for the cluster and history (default: target/e2e-home)
 #   E2E_SCENARIO     scenario to play (default: rbac-least-privilege)
 #   KEEP_CLUSTER=1   leave a cluster this script brought up running
-#   E2E_SKIP_BUILD=1 use target/debug/ckslab as it is
+#   E2E_SKIP_BUILD=1 use target/debug/ckslab as it is ($CARGO_TARGET_DIR/debug when that is set)
 #   CHROMIUM         browser binary (default: /usr/bin/chromium)
 set -uo pipefail
 
@@ -21,7 +21,8 @@ if [[ -z ${CKSLAB_HOME:-} ]]; then
   export E2E_FRESH_HISTORY=1
 fi
 export CKSLAB_BACKEND=local
-built=$root/target/debug/ckslab
+target=${CARGO_TARGET_DIR:-$root/target}
+built=$target/debug/ckslab
 # A private copy: a parallel `cargo build` may replace target/debug/ckslab mid-run, and the
 # local backend's supervisor is spawned from the running binary.
 export CKSLAB_BIN=$root/target/e2e-bin/ckslab

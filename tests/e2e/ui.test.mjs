@@ -142,6 +142,57 @@ test("start the scenario: progress, then the task timer runs", async () => {
   await shot("04-started");
 });
 
+/** The terminal pane's screen as text (xterm.js's buffer, one line per row). */
+async function terminalText() {
+  return page.evaluate(() => {
+    const buffer = window.ckslabTerminal.term.buffer.active;
+    const lines = [];
+    for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true));
+    return lines.join("\n");
+  });
+}
+
+/** Types `line` into the terminal as a learner does (keyboard into xterm.js), then Enter, and
+ * waits for the screen to match `pattern`. */
+async function typeInTerminal(line, pattern, timeout = 30_000) {
+  await page.locator("#terminal-screen").click();
+  await page.keyboard.type(line, { delay: 5 });
+  await page.keyboard.press("Enter");
+  try {
+    await page.waitForFunction((source) => {
+      const buffer = window.ckslabTerminal.term.buffer.active;
+      let text = "";
+      for (let i = 0; i < buffer.length; i++) text += buffer.getLine(i).translateToString(true) + "\n";
+      return new RegExp(source, "m").test(text);
+    }, pattern.source, { timeout });
+  } catch (err) {
+    throw new Error(`the terminal never showed ${pattern} after "${line}":\n${await terminalText()}`);
+  }
+}
+
+test("the terminal pane: kubectl get nodes shows both nodes; the node shell lists the manifests", async () => {
+  await page.waitForSelector('#terminal[data-state="connected"]', { timeout: 20_000 });
+  await page.waitForFunction(() => /ckslab:/.test(document.querySelector("#terminal-screen").textContent));
+  await typeInTerminal("kubectl get nodes", /^ckslab-worker\s+Ready/);
+  const screen = await terminalText();
+  assert.match(screen, /^ckslab-control-plane\s+Ready/m);
+  assert.match(screen, /^ckslab-worker\s+Ready/m);
+  await typeInTerminal("k version --client | head -1", /Client Version: v1\.34\.4/);
+  await shot("03b-terminal-kubectl");
+  await page.locator("#terminal-node").click();
+  await page.waitForTimeout(500);
+  await typeInTerminal("hostname; ls -1 /etc/kubernetes/manifests", /^kube-apiserver\.yaml/);
+  const node = await terminalText();
+  assert.match(node, /^ckslab-control-plane$/m, "the shell is the node's");
+  for (const manifest of ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]) {
+    assert.match(node, new RegExp(`^${manifest.replace(/\./g, "\\.")}`, "m"), manifest);
+  }
+  await shot("03c-terminal-node-shell");
+  await page.keyboard.type("exit", { delay: 5 });
+  await page.keyboard.press("Enter");
+  await typeInTerminal("echo back:$((6*7))", /^back:42/);
+});
+
 test("check fails with observed, expected and where to look", async () => {
   const { passed, score, arrivals } = await check();
   assert.equal(passed, false);
@@ -228,6 +279,8 @@ test("exam mode: sampled tasks, countdown, flag, finish, review", async () => {
   await tasks.first().locator("a").click();
   await page.waitForSelector(".exam-bar");
   assert.equal(await page.locator("#hint-button").count(), 0, "no hints in the exam");
+  await page.waitForSelector('#terminal[data-state="connected"]', { timeout: 20_000 });
+  await typeInTerminal("k get ns default", /^default\s+Active/);
   await shot("11-exam-task");
   await page.locator(".exam-bar a").click();
   await page.locator("form.finish button").click();
