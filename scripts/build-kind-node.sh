@@ -212,10 +212,16 @@ minimal_root() { # DIR with-busybox
 import_image() {
   local ref=$1 dir=$2 key=$3
   shift 3
-  local changes=(--change "LABEL ckslab.inputs=$key")
+  local changes=(--change "LABEL ckslab.inputs=$key") built=()
   local c
-  for c in "$@"; do changes+=(--change "$c"); done
+  # `docker import --change` takes no STOPSIGNAL: that one goes through a one-line build.
+  for c in "$@"; do
+    if [[ $c == STOPSIGNAL* ]]; then built+=("$c"); else changes+=(--change "$c"); fi
+  done
   tar -C "$dir" --numeric-owner --xattrs --xattrs-include='*' -c . | docker import "${changes[@]}" - "$ref" >/dev/null
+  if ((${#built[@]})); then
+    printf 'FROM %s\n%s\n' "$ref" "$(printf '%s\n' "${built[@]}")" | DOCKER_BUILDKIT=0 docker build -q -t "$ref" - >/dev/null
+  fi
   docker save -o "$(tarname "$ref").tmp" "$ref"
   mv "$(tarname "$ref").tmp" "$(tarname "$ref")"
   echo "$key" >"$(tarname "$ref").inputs"
