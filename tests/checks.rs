@@ -1167,3 +1167,63 @@ fn the_seccomp_runtime_pattern_tells_a_confined_process_from_a_default_one() {
     assert!(!pattern.is_match(&status("0000000000000000", 0, 2)), "privilege escalation allowed");
     assert!(!pattern.is_match(&status("0000000000000000", 1, 0)), "no seccomp filter (Unconfined)");
 }
+
+#[tokio::test]
+async fn answer_files_are_read_normalized_and_never_give_the_answer_away() {
+    let check = "{id: a, description: d, answer-file: {path: /opt/incident/answer.txt, answers: [
+        {key: identity, kind: service-account, equals: 'system:serviceaccount:payments:report-gen', what: the intruder},
+        {key: pod, kind: pod, namespace: payments, equals: report-gen-5c7d9, what: its pod}]}}";
+    for (text, outcome, says) in [
+        ("identity: system:serviceaccount:payments:report-gen\npod: report-gen-5c7d9\n", Outcome::Pass, "gives"),
+        ("# notes\nIdentity = Payments/Report-Gen\npod: pods/report-gen-5c7d9\n", Outcome::Pass, "gives"),
+        ("identity: payments/vault-sync\npod: vault-sync-0\n", Outcome::Fail, "names something else"),
+        ("identity: payments/report-gen\npod: report-gen-k2x8p\n", Outcome::Fail, "`pod: report-gen-k2x8p`"),
+        ("# Fill in from the audit log\nidentity:\npod:\n", Outcome::Fail, "leaves `identity:` empty"),
+    ] {
+        let fixture = Fixture::no_api().file(CP, "/opt/incident/answer.txt", text, 0o644, 0);
+        let verdict = fixture.grade(check).await;
+        assert_outcome(&verdict, outcome, says);
+        assert!(!verdict.expected.contains("report-gen"), "{verdict:#?}");
+    }
+    let missing = Fixture::no_api().grade(check).await;
+    assert_outcome(&missing, Outcome::Fail, "does not exist");
+}
+
+#[tokio::test]
+async fn kubelet_config_fields_left_out_take_the_kubelets_defaults() {
+    let anonymous = "{id: a, description: d, kubelet-config: {fields: [{path: '$.authentication.anonymous.enabled', equals: false}, {path: '$.authorization.mode', equals: Webhook}]}}";
+    let head = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n";
+    for (text, outcome) in [
+        (format!("{head}staticPodPath: /etc/kubernetes/manifests\n"), Outcome::Pass),
+        (r#"{"apiVersion":"kubelet.config.k8s.io/v1beta1","kind":"KubeletConfiguration","authorization":{"mode":"Webhook"}}"#.to_string(), Outcome::Pass),
+        (format!("{head}authentication:\n  mode: Webhook\nauthorization:\n  mode: AlwaysAllow\n"), Outcome::Fail),
+        ("authorization:\n  mode: Webhook\n".to_string(), Outcome::Fail),
+    ] {
+        let fixture = Fixture::no_api().file(CP, "/var/lib/kubelet/config.yaml", &text, 0o600, 0);
+        assert_eq!(fixture.grade(anonymous).await.outcome, outcome, "{text}");
+    }
+}
+
+#[tokio::test]
+async fn profiling_off_in_every_spelling_the_api_server_accepts() {
+    let check =
+        "{id: a, description: d, component-flag: {component: kube-apiserver, flag: profiling, equals: 'false'}}";
+    for (flags, outcome, says) in [
+        (&["--profiling=false"][..], Outcome::Pass, "--profiling=false"),
+        (&["--profiling=False"][..], Outcome::Pass, "--profiling=False"),
+        (&["--profiling=0"][..], Outcome::Pass, "--profiling=0"),
+        // A boolean takes no separate value: `false` is a stray argument and profiling is on.
+        // (Quoted: unquoted, YAML reads a boolean, which is no string a command can hold.)
+        (&["--profiling", "\"false\""][..], Outcome::Fail, "no flag takes"),
+        (&[][..], Outcome::Fail, "has no --profiling"),
+    ] {
+        let fixture = Fixture::no_api().file(
+            CP,
+            "/etc/kubernetes/manifests/kube-apiserver.yaml",
+            &apiserver_manifest(flags),
+            0o600,
+            0,
+        );
+        assert_outcome(&fixture.grade(check).await, outcome, says);
+    }
+}

@@ -174,6 +174,45 @@ fn tls_and_anonymous_probes_are_checked_before_grading() {
 }
 
 #[test]
+fn answer_file_probes_are_checked_before_grading() {
+    let answer = |body: &str| format!("    answer-file:\n      path: /opt/answer.txt\n      answers:\n{body}");
+    let cases = [
+        (answer("        - {key: identity, kind: service-account, equals: report-gen}"), "is not a ServiceAccount"),
+        (answer("        - {key: pod, kind: pod, equals: web-1}"), "give its namespace"),
+        (answer("        - {key: who, equals: a}\n        - {key: Who, equals: b}"), "asked twice"),
+        (answer("        - {key: \"a:b\", equals: x}"), "cannot be written as `key: value`"),
+        (
+            "    answer-file: {path: answer.txt, answers: [{key: who, equals: x}]}".to_string(),
+            "not an absolute node path",
+        ),
+    ];
+    let requires = "requires: [api, control-plane-files]";
+    for (probe, message) in cases {
+        let bad = GOOD
+            .replace("requires: [api]", requires)
+            .replace("task: Fix {{ namespace }}.", "task: Fix {{ namespace }}; answer in /opt/answer.txt.")
+            .replace("    object: {kind: Namespace, name: \"{{ namespace }}\"}", &probe);
+        let found = findings(&bad, &[NS]);
+        assert!(found.iter().any(|f| f.contains("scenario.yaml:14:") && f.contains(message)), "{probe}: {found:?}");
+    }
+    // The learner writes the answer file: the task must say where.
+    let unnamed = GOOD
+        .replace("requires: [api]", requires)
+        .replace(
+            "    object: {kind: Namespace, name: \"{{ namespace }}\"}",
+            "    answer-file: {path: /opt/answer.txt, answers: [{key: who, kind: service-account, equals: a/b}]}",
+        )
+        .replace(
+            "      - apply-file: ns.yaml\nwrong",
+            "      - write-file: {path: /opt/answer.txt, content: \"who: a/b\"}\nwrong",
+        );
+    let found = findings(&unnamed, &[NS]);
+    assert!(found.iter().any(|f| f.contains("expects /opt/answer.txt, which a solution writes")), "{found:?}");
+    let named = unnamed.replace("task: Fix {{ namespace }}.", "task: Fix {{ namespace }}; answer in /opt/answer.txt.");
+    assert_eq!(findings(&named, &[NS]), Vec::<String>::new());
+}
+
+#[test]
 fn the_cli_lints_a_folder_and_fails_on_problems() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), &GOOD.replace("fails: [ns-exists]", "fails: [nope]"), &[NS]);
@@ -295,7 +334,7 @@ const CORPUS: &[Case] = &[
     case(
         "unknown probe type lists every type",
         &[(PROBE, "    objekt: {kind: Namespace, name: x}")],
-        "scenario.yaml:16:5: a check needs one probe, one of: object, objects, component-flag, kubelet-config, node-file, can-i, effective-rules, admission, etcd-value, audit-log, certificate, command, network-access, anonymous-request, anonymous-grants, node-write, tls-handshake, any-of, all-of; `objekt` is not a probe type",
+        "scenario.yaml:16:5: a check needs one probe, one of: object, objects, component-flag, kubelet-config, node-file, can-i, effective-rules, admission, etcd-value, audit-log, certificate, command, network-access, anonymous-request, anonymous-grants, node-write, tls-handshake, answer-file, any-of, all-of; `objekt` is not a probe type",
     ),
     case(
         "unknown probe type inside any-of",

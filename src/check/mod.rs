@@ -3,6 +3,7 @@
 //! observe is an `Error` verdict that says why.
 
 pub mod access;
+pub mod answer;
 pub mod api;
 mod audit;
 mod cert;
@@ -204,6 +205,7 @@ async fn probe_inner(spec: &Probe, backend: &dyn Backend) -> Finding {
         Probe::AnonymousGrants(p) => access::anonymous_grants(p, backend).await,
         Probe::NodeWrite(p) => access::node_write(p, backend).await,
         Probe::TlsHandshake(p) => tls::tls_handshake(p, backend).await,
+        Probe::AnswerFile(p) => answer::answer_file(p, backend).await,
     }
 }
 

@@ -193,18 +193,73 @@ pub fn parse_config(text: &str) -> Result<Value, String> {
     }
 }
 
+/// Reads the kubelet's config file as the kubelet does: a KubeletConfiguration, with the
+/// defaults the kubelet gives the fields a file leaves out (so a file that drops
+/// `authentication.anonymous.enabled` reads as `false`, as the kubelet runs it), then the fields.
 pub async fn kubelet_config(probe: &KubeletConfigProbe, backend: &dyn Backend) -> Finding {
-    let file = NodeFileProbe {
-        node: probe.node.clone(),
-        path: probe.path.clone(),
-        absent: false,
-        max_mode: None,
-        owner: None,
-        digest: None,
-        format: FileFormat::Yaml,
-        fields: probe.fields.clone(),
-    };
-    node_file(&file, backend).await
+    let nodes = resolve_nodes(&probe.node, backend);
+    if nodes.is_empty() {
+        return Finding::error("the cluster has no such node", format!("{:?}", probe.node));
+    }
+    let mut last = Finding::pass("", "");
+    for node in nodes {
+        let subject = format!("{node}:{}", probe.path);
+        let finding = match backend.read_file(&node, Path::new(&probe.path)).await {
+            Ok(Some(bytes)) => match parse_config(&String::from_utf8_lossy(&bytes)) {
+                Ok(document) => match kubelet_defaults(document) {
+                    Ok(document) => fields::evaluate_all(&document, &probe.fields, &subject),
+                    Err(e) => Finding::fail(format!("{subject}: {e}"), "a KubeletConfiguration"),
+                },
+                Err(e) => {
+                    Finding::fail(format!("{subject} does not parse: {e}"), "a YAML or JSON KubeletConfiguration")
+                }
+            },
+            Ok(None) => Finding::fail(format!("{subject} does not exist"), format!("{subject} to exist")),
+            Err(e) => Finding::error(format!("reading {subject}: {e}"), format!("{subject} readable")),
+        };
+        if finding.outcome != Outcome::Pass {
+            return finding;
+        }
+        last = finding;
+    }
+    last
+}
+
+/// The kubelet.config.k8s.io/v1beta1 defaults of the security fields (the kubelet's
+/// `SetDefaults_KubeletConfiguration`): anonymous authentication off, webhook authentication on,
+/// authorization mode Webhook. A document that is not a KubeletConfiguration is an error.
+pub fn kubelet_defaults(mut document: Value) -> Result<Value, String> {
+    let kind = document["kind"].as_str().unwrap_or_default();
+    let api_version = document["apiVersion"].as_str().unwrap_or_default();
+    if kind != "KubeletConfiguration" || !api_version.starts_with("kubelet.config.k8s.io/") {
+        return Err(format!(
+            "kind {kind:?} apiVersion {api_version:?} is not a KubeletConfiguration of kubelet.config.k8s.io"
+        ));
+    }
+    let defaults = [
+        ("/authentication/anonymous/enabled", Value::Bool(false)),
+        ("/authentication/webhook/enabled", Value::Bool(true)),
+        ("/authorization/mode", Value::String("Webhook".into())),
+    ];
+    for (pointer, default) in defaults {
+        if document.pointer(pointer).is_none_or(|v| v.is_null() || v.as_str() == Some("")) {
+            let mut at = &mut document;
+            let parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+            for (i, part) in parts.iter().enumerate() {
+                if !at.is_object() {
+                    return Err(format!("{} is not a map", parts[..i].join(".")));
+                }
+                let slot = at.as_object_mut().expect("checked").entry(part.to_string()).or_insert(Value::Null);
+                if i + 1 == parts.len() {
+                    *slot = default.clone();
+                } else if slot.is_null() {
+                    *slot = Value::Object(Default::default());
+                }
+                at = slot;
+            }
+        }
+    }
+    Ok(document)
 }
 
 pub async fn node_file(probe: &NodeFileProbe, backend: &dyn Backend) -> Finding {
@@ -528,4 +583,56 @@ async fn pod_exec(
         None => 0,
     };
     Ok(ExecOutput { code, stdout, stderr })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Outcome;
+    use crate::scenario::{Expectation, FieldCondition};
+
+    fn secure(text: &str) -> Outcome {
+        let conditions = [
+            FieldCondition {
+                path: "$.authentication.anonymous.enabled".into(),
+                label: None,
+                expect: Expectation::Equals(Value::Bool(false)),
+                any: false,
+            },
+            FieldCondition {
+                path: "$.authorization.mode".into(),
+                label: None,
+                expect: Expectation::Equals(Value::String("Webhook".into())),
+                any: false,
+            },
+        ];
+        match parse_config(text).and_then(kubelet_defaults) {
+            Ok(document) => fields::evaluate_all(&document, &conditions, "config.yaml").outcome,
+            Err(_) => Outcome::Fail,
+        }
+    }
+
+    const HEAD: &str = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n";
+
+    #[test]
+    fn kubelet_config_reads_with_the_kubelets_defaults() {
+        // Written out, left to the defaults, or as JSON: the kubelet runs each the same.
+        for text in [
+            format!("{HEAD}authentication:\n  anonymous:\n    enabled: false\nauthorization:\n  mode: Webhook\n"),
+            HEAD.to_string(),
+            format!("{HEAD}authentication:\n  anonymous: {{}}\n  webhook:\n    enabled: true\nauthorization: {{}}\n"),
+            r#"{"apiVersion":"kubelet.config.k8s.io/v1beta1","kind":"KubeletConfiguration","authentication":{"anonymous":{"enabled":false}}}"#.to_string(),
+        ] {
+            assert_eq!(secure(&text), Outcome::Pass, "{text}");
+        }
+        for text in [
+            format!("{HEAD}authentication:\n  anonymous:\n    enabled: true\n"),
+            format!("{HEAD}authorization:\n  mode: AlwaysAllow\n"),
+            // Not a KubeletConfiguration at all, so not what the kubelet reads.
+            "authentication:\n  anonymous:\n    enabled: false\nauthorization:\n  mode: Webhook\n".to_string(),
+            format!("{HEAD}authentication: off\n"),
+        ] {
+            assert_eq!(secure(&text), Outcome::Fail, "{text}");
+        }
+    }
 }

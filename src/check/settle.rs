@@ -179,6 +179,7 @@ fn probe_change<'a>(probe: &'a Probe, backend: &'a dyn Backend) -> BoxFuture<'a,
             }
             Probe::NodeFile(p) => manifests_change(backend, &[p.path.as_str()]).await,
             Probe::KubeletConfig(p) => manifests_change(backend, &[p.path.as_str()]).await,
+            Probe::AnswerFile(p) => manifests_change(backend, &[p.path.as_str()]).await,
             Probe::Certificate(p) => match &p.source {
                 CertSource::NodeFile(path) => manifests_change(backend, &[path.as_str()]).await,
                 CertSource::Secret(s) => {

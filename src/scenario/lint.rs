@@ -257,6 +257,7 @@ fn fixed_reads(probe: &Probe) -> Vec<&str> {
         Probe::AnyOf(parts) | Probe::AllOf(parts) => parts.iter().flat_map(fixed_reads).collect(),
         Probe::NodeFile(f) if !f.absent => vec![f.path.as_str()],
         Probe::KubeletConfig(k) => vec![k.path.as_str()],
+        Probe::AnswerFile(a) => vec![a.path.as_str()],
         Probe::Certificate(c) => match &c.source {
             super::CertSource::NodeFile(path) => vec![path.as_str()],
             _ => Vec::new(),
@@ -469,6 +470,7 @@ fn probe_problems(probe: &Probe) -> Vec<String> {
             }
             problems
         }
+        Probe::AnswerFile(a) => crate::check::answer::problems(a),
         Probe::AnonymousRequest(a) if !a.path.starts_with('/') => {
             vec![format!("anonymous-request path {:?} must start with /", a.path)]
         }
@@ -498,7 +500,7 @@ pub fn probe_needs(probe: &Probe) -> Vec<Capability> {
     match probe {
         Probe::ComponentFlag(_) => vec![Capability::ControlPlaneFiles],
         Probe::KubeletConfig(_) => vec![Capability::KubeletConfig],
-        Probe::NodeFile(_) => vec![Capability::ControlPlaneFiles],
+        Probe::NodeFile(_) | Probe::AnswerFile(_) => vec![Capability::ControlPlaneFiles],
         Probe::EtcdValue(_) => vec![Capability::Etcd],
         Probe::AuditLog(_) => vec![Capability::ControlPlaneFiles],
         Probe::Command(c) if c.pod.is_some() || c.pods.is_some() => vec![Capability::PodExec],

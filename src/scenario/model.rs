@@ -397,6 +397,9 @@ pub enum Probe {
     NodeWrite(NodeWriteProbe),
     /// A real TLS handshake with the API server, offering only some versions and cipher suites.
     TlsHandshake(TlsHandshakeProbe),
+    /// Answers the learner wrote into a node file, one `key: value` line each, compared
+    /// normalized (case, whitespace, the equivalent spellings of a name).
+    AnswerFile(AnswerFileProbe),
     /// Passes when any of these probes passes (for answers that can take several shapes).
     AnyOf(Vec<Probe>),
     /// Passes when every one of these probes passes.
@@ -423,6 +426,7 @@ impl Probe {
             Probe::AnonymousGrants(_) => "anonymous-grants",
             Probe::NodeWrite(_) => "node-write",
             Probe::TlsHandshake(_) => "tls-handshake",
+            Probe::AnswerFile(_) => "answer-file",
             Probe::AnyOf(_) => "any-of",
             Probe::AllOf(_) => "all-of",
         }
@@ -959,6 +963,46 @@ pub struct TlsHandshakeProbe {
     pub cipher_suites: Vec<String>,
     /// Whether the server must complete the handshake.
     pub accepted: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AnswerFileProbe {
+    #[serde(default)]
+    pub node: NodeRef,
+    /// The answer file on the node: `key: value` (or `key = value`) lines, `#` comments.
+    pub path: String,
+    pub answers: Vec<Answer>,
+}
+
+/// One answer the file must give, under `key`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Answer {
+    pub key: String,
+    /// How the value is read, so every spelling of the same answer compares equal.
+    #[serde(default)]
+    pub kind: AnswerKind,
+    /// The right answer, in any spelling its kind accepts.
+    pub equals: String,
+    /// For `kind: pod`: the namespace a bare name is taken to be in.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// What the answer names, for messages; the right value itself is never shown.
+    #[serde(default)]
+    pub what: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnswerKind {
+    /// Free text: case and runs of whitespace do not count.
+    #[default]
+    Text,
+    /// A ServiceAccount: `system:serviceaccount:<ns>:<name>` or `<ns>/<name>`.
+    ServiceAccount,
+    /// A pod: `<name>`, `<ns>/<name>`, optionally `pod/` or `pods/` before the name.
+    Pod,
 }
 
 // ---------------------------------------------------------------------------------------------
