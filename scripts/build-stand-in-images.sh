@@ -8,7 +8,8 @@
 #   scripts/build-stand-in-images.sh --kind-load NAME    # also load them into kind cluster NAME
 #
 # A stand-in is FROM scratch + Debian's busybox-static and its applet links, with a long-lived
-# default command: busybox: sh; nginx: httpd -f -p 80; postgres: httpd -f -p 5432.
+# default command: busybox: sh; nginx: httpd -f -p 80; postgres: httpd -f -p 5432; anything
+# under registry.local/ (made-up images of the scenarios): sleep.
 # Note: a pod using busybox:latest (imagePullPolicy Always by default) still tries to pull;
 # set imagePullPolicy: IfNotPresent in tests, or the pull fails offline.
 set -euo pipefail
@@ -41,11 +42,15 @@ start=$SECONDS
 built=0 loaded=0
 for ref in "${names[@]}"; do
   repo_name=${ref%%:*}
-  case ${repo_name##*/} in
+  kind_of=${repo_name##*/}
+  # Images of the scenarios' own made-up registry (registry.local/...): a process that stays up.
+  [[ $repo_name != registry.local/* ]] || kind_of=sleeper
+  case $kind_of in
+    sleeper) cmd='CMD ["sleep", "2147483647"]' ;;
     busybox) cmd='CMD ["sh"]' ;;
     nginx) cmd='CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/usr/share/nginx/html"]' ;;
     postgres) cmd='CMD ["httpd", "-f", "-v", "-p", "5432", "-h", "/var/lib/postgresql/data"]' ;;
-    *) echo "build-stand-in-images: no stand-in kind for $ref (busybox, nginx, postgres)" >&2; exit 1 ;;
+    *) echo "build-stand-in-images: no stand-in kind for $ref (busybox, nginx, postgres, registry.local/...)" >&2; exit 1 ;;
   esac
   key=$(echo "$bbsum $ref $cmd" | sha256sum | cut -c1-16)
   tar_path="$dir/$(echo "$ref" | tr '/:' '__').tar"

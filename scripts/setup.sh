@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ckslab needs on a fresh Debian/Ubuntu machine and builds the local backend's
 # binaries into ~/.cache/ckslab (reused on later runs). Safe to run again.
-#   scripts/setup.sh            # bubblewrap, vim, bash-completion + Kubernetes binaries
+#   scripts/setup.sh            # bubblewrap, vim, bash-completion + Kubernetes binaries + node
+#                               # tools (kubesec, syft)
 #   scripts/setup.sh --e2e      # also Chromium and the browser test's npm packages
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +24,8 @@ fi
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: Rust is missing: install it from https://rustup.rs" >&2; exit 2; }
 "$repo/scripts/build-k8s.sh" >&2
+# kubesec and syft, which scenarios put on a node's PATH (~/.cache/ckslab/node-tools).
+"$repo/scripts/build-tools.sh" >&2
 
 if [[ "${1:-}" == "--e2e" && -f "$repo/tests/e2e/package.json" ]]; then
   (cd "$repo/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)

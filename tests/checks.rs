@@ -1168,6 +1168,152 @@ fn the_seccomp_runtime_pattern_tells_a_confined_process_from_a_default_one() {
     assert!(!pattern.is_match(&status("0000000000000000", 1, 0)), "no seccomp filter (Unconfined)");
 }
 
+/// `kubesec scan` output, as kubesec v2.14.2 (scripts/build-tools.sh) printed it for the
+/// static-analysis scenario's manifest and the shapes a learner's edit can take.
+fn kubesec_output(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/kubesec/{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+const KUBESEC_NO_CRITICAL: &str = r#"
+id: kubesec-no-critical
+description: d
+command:
+  node: control-plane
+  command: [kubesec, scan, /opt/manifests/invoice-worker.yaml]
+  stdout-fields:
+    - {path: "$[*].object", label: the objects kubesec scanned, equals: "Deployment/invoice-worker.billing"}
+    - {path: "$[*].valid", label: whether kubesec could read the file, equals: true}
+    - {path: "$[*].scoring.critical[*].id", label: critical findings, absent: true}
+"#;
+
+const KUBESEC_SCORE: &str = r#"
+id: kubesec-score
+description: d
+command:
+  node: control-plane
+  command: [kubesec, scan, /opt/manifests/invoice-worker.yaml]
+  stdout-fields:
+    - {path: "$[*].score", label: kubesec's score of the file, at-least: "5"}
+"#;
+
+async fn kubesec_verdicts(output: &str, code: i32) -> (Verdict, Verdict) {
+    let fixture = Fixture::no_api().command("kubesec scan /opt/manifests/invoice-worker.yaml", code, output);
+    (fixture.grade(KUBESEC_NO_CRITICAL).await, fixture.grade(KUBESEC_SCORE).await)
+}
+
+#[tokio::test]
+async fn kubesec_output_is_graded_as_data_every_fixed_shape_passes() {
+    for name in ["invoice-worker-fixed", "invoice-worker-pod-level"] {
+        let (critical, score) = kubesec_verdicts(&kubesec_output(name), 0).await;
+        assert_outcome(&critical, Outcome::Pass, "critical findings");
+        assert_outcome(&score, Outcome::Pass, "kubesec's score of the file");
+    }
+}
+
+#[tokio::test]
+async fn kubesec_near_misses_fail_with_what_kubesec_found() {
+    // The manifest as setup leaves it: three critical findings, named.
+    let (critical, score) = kubesec_verdicts(&kubesec_output("invoice-worker"), 2).await;
+    assert_outcome(
+        &critical,
+        Outcome::Fail,
+        r#"critical findings: "Privileged", "HostPID", "AllowPrivilegeEscalation""#,
+    );
+    assert_outcome(&score, Outcome::Fail, "-46");
+    // Criticals gone, nothing added: score 0. One point short: 4.
+    for (name, shown) in [("invoice-worker-criticals-only", ": 0"), ("invoice-worker-score-4", ": 4")] {
+        let (critical, score) = kubesec_verdicts(&kubesec_output(name), 0).await;
+        assert_outcome(&critical, Outcome::Pass, "no critical findings");
+        assert_outcome(&score, Outcome::Fail, shown);
+        assert!(score.expected.contains("is at least 5"), "{}", score.expected);
+    }
+    // Many points, but SYS_ADMIN added: critical, and the score falls below 0.
+    let (critical, score) = kubesec_verdicts(&kubesec_output("invoice-worker-sys-admin"), 2).await;
+    assert_outcome(&critical, Outcome::Fail, "CapSysAdmin");
+    assert_outcome(&score, Outcome::Fail, "-23");
+    // A hardened Pod in place of the Deployment scores well, but is another workload.
+    let (critical, _) = kubesec_verdicts(&kubesec_output("pod-instead-of-deployment"), 0).await;
+    assert_outcome(&critical, Outcome::Fail, "Pod/invoice-worker.billing");
+    // A file kubesec cannot read as a Kubernetes object: valid false, no findings at all.
+    let (critical, score) = kubesec_verdicts(&kubesec_output("no-metadata"), 2).await;
+    assert_outcome(&critical, Outcome::Fail, "Deployment/undefined.default");
+    assert_outcome(&score, Outcome::Fail, ": 0");
+    // No JSON at all (kubesec missing from the node, or a file that is not YAML).
+    let (critical, _) = kubesec_verdicts("", 127).await;
+    assert_outcome(&critical, Outcome::Fail, "does not parse: it printed nothing");
+    let (critical, _) = kubesec_verdicts("Error: open x.yaml: no such file", 1).await;
+    assert_outcome(&critical, Outcome::Fail, "(exit 1) does not parse");
+    // Text that happens to parse (a YAML scalar) is no report either.
+    let (critical, _) = kubesec_verdicts("invalid input x.yaml", 1).await;
+    assert_outcome(&critical, Outcome::Fail, "the objects kubesec scanned: not set");
+}
+
+/// What syft v1.57.1 (scripts/build-tools.sh) wrote for archives made by the image-archive
+/// step: frontend (Alpine: busybox, libssl3, musl) and reports (Debian: base-files, libssl3).
+fn sbom_fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/sbom/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+const SBOM_FORMAT: &str = r#"
+id: sbom-format
+description: d
+node-file:
+  path: /opt/sbom/frontend.json
+  format: sbom
+  fields:
+    - {path: "$.format", label: the SBOM's format, one-of: [spdx, cyclonedx]}
+"#;
+
+const SBOM_OF_FRONTEND: &str = r#"
+id: sbom-of-frontend
+description: d
+node-file:
+  path: /opt/sbom/frontend.json
+  format: sbom
+  fields:
+    - {path: "$.packages[?@.name == 'musl'].version", label: the version of musl it lists, equals: 1.2.5-r0}
+    - {path: "$.packages[?@.name == 'busybox'].version", label: the version of busybox it lists, equals: 1.36.1-r29}
+    - {path: "$.packages[?@.name == 'base-files' || @.name == 'libc6'].name", label: Debian packages listed, absent: true}
+"#;
+
+async fn sbom_verdicts(contents: &str) -> (Verdict, Verdict) {
+    let fixture = Fixture::no_api().file(CP, "/opt/sbom/frontend.json", contents, 0o644, 0);
+    (fixture.grade(SBOM_FORMAT).await, fixture.grade(SBOM_OF_FRONTEND).await)
+}
+
+#[tokio::test]
+async fn an_sbom_passes_in_either_format_syft_writes() {
+    for name in ["frontend.spdx.json", "frontend.cyclonedx.json"] {
+        let (format, packages) = sbom_verdicts(&sbom_fixture(name)).await;
+        assert_outcome(&format, Outcome::Pass, "the SBOM's format");
+        assert_outcome(&packages, Outcome::Pass, r#"the version of musl it lists: "1.2.5-r0""#);
+    }
+    // The same document re-indented by a tool: data, not bytes.
+    let pretty: Value = serde_json::from_str(&sbom_fixture("frontend.spdx.json")).unwrap();
+    let (_, packages) = sbom_verdicts(&serde_json::to_string_pretty(&pretty).unwrap()).await;
+    assert_outcome(&packages, Outcome::Pass, "no Debian packages listed");
+}
+
+#[tokio::test]
+async fn sbom_near_misses_fail_and_say_what_the_file_is() {
+    let (format, packages) = sbom_verdicts(&sbom_fixture("frontend.syft.json")).await;
+    assert_outcome(&format, Outcome::Fail, "syft's own JSON format (-o json), not SPDX or CycloneDX");
+    assert_eq!(packages.outcome, Outcome::Fail);
+    let (format, _) = sbom_verdicts(&sbom_fixture("frontend.spdx")).await;
+    assert_outcome(&format, Outcome::Fail, "SPDX tag-value text, not SPDX JSON");
+    // A valid SBOM of another image.
+    let (format, packages) = sbom_verdicts(&sbom_fixture("reports.spdx.json")).await;
+    assert_outcome(&format, Outcome::Pass, "spdx");
+    assert_outcome(&packages, Outcome::Fail, "the version of musl it lists: not set");
+    // The right image, and a Debian package on top (two SBOMs merged by hand).
+    let mut merged: Value = serde_json::from_str(&sbom_fixture("frontend.cyclonedx.json")).unwrap();
+    merged["components"].as_array_mut().unwrap().push(json!({"type": "library", "name": "libc6", "version": "2.36-9"}));
+    let (_, packages) = sbom_verdicts(&merged.to_string()).await;
+    assert_outcome(&packages, Outcome::Fail, r#"Debian packages listed: "libc6""#);
+    let missing = Fixture::no_api().grade(SBOM_FORMAT).await;
+    assert_outcome(&missing, Outcome::Fail, "/opt/sbom/frontend.json does not exist");
+}
+
 #[tokio::test]
 async fn answer_files_are_read_normalized_and_never_give_the_answer_away() {
     let check = "{id: a, description: d, answer-file: {path: /opt/incident/answer.txt, answers: [

@@ -718,6 +718,32 @@ const CORPUS: &[Case] = &[
         "scenario.yaml:14:5: check \"ns-exists\" expects /etc/demo/conf.yaml, which a solution writes, but the task never names it",
     ),
     case(
+        "install-tool names a tool ckslab does not build",
+        &[(SETUP, "  - install-tool: {tool: trivy}")],
+        "scenario.yaml:12:26: no node tool is called \"trivy\"; scripts/build-tools.sh builds kubesec, syft",
+    ),
+    case(
+        "at-least that is not a number",
+        &[(
+            PROBE,
+            "    command: {node: control-plane, command: [kubesec, scan, /x.yaml], stdout-fields: [{path: $.score, at-least: many}]}",
+        )],
+        "scenario.yaml:16:103: `at-least` needs a number, got \"many\"",
+    ),
+    case(
+        "a stdout-fields JSONPath that does not parse",
+        &[(
+            PROBE,
+            "    command: {node: control-plane, command: [kubesec, scan, /x.yaml], stdout-fields: [{path: \"$[\", absent: true}]}",
+        )],
+        "JSONPath \"$[\"",
+    ),
+    case(
+        "an image-archive of an unknown distro",
+        &[(SETUP, "  - image-archive: {path: /opt/i.tar, image: a:1, distro: centos, release: \"7\", packages: []}")],
+        "unknown variant `centos`",
+    ),
+    case(
         "template error in a hint",
         &[("hints: [one, two, three]", "hints: [one, \"{{ namespace + }}\", three]")],
         "scenario.yaml:17:30: template does not parse",

@@ -81,6 +81,10 @@ pub type Capabilities = BTreeSet<Capability>;
 /// `/etc/kubernetes/manifests` on the control-plane node, as kubeadm makes them.
 pub const CONTROL_PLANE_COMPONENTS: [&str; 4] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"];
 
+/// Where `install-tool` puts tools on a node: on PATH on a kubeadm node and in the local
+/// backend's node view.
+pub const NODE_TOOLS_BIN: &str = "/usr/local/bin";
+
 /// What a learner reads when a backend lacks what a scenario or a check needs: "the local
 /// backend lacks apparmor, pod-exec". The one wording for the CLI, the web UI, verify and the lab.
 pub fn lacks_message(backend: &str, missing: &[Capability]) -> String {
@@ -328,6 +332,13 @@ pub trait Backend: Send + Sync {
                 stderr: out.stderr.trim().into(),
             }),
         }
+    }
+    /// Puts a binary of this machine (a tool scripts/build-tools.sh built) on the node's PATH
+    /// as `/usr/local/bin/<name>`. The file is ckslab's own, not the learner's: no backup.
+    async fn install_tool(&self, node: &str, name: &str, binary: &Path) -> Result<()> {
+        let bytes =
+            tokio::fs::read(binary).await.map_err(|e| BackendError::io(format!("reading {}", binary.display()), e))?;
+        self.put_file(node, &Path::new(NODE_TOOLS_BIN).join(name), &bytes, 0o755).await
     }
     /// Runs `argv` on the node, with the node's filesystem view.
     async fn exec(&self, node: &str, argv: &[String]) -> Result<ExecOutput>;

@@ -38,6 +38,7 @@ pub fn describe(condition: &FieldCondition) -> String {
         Expectation::OneOf(vs) => format!("is one of {}", vs.iter().map(compact).collect::<Vec<_>>().join(", ")),
         Expectation::Matches(re) => format!("matches /{re}/"),
         Expectation::Contains(v) => format!("contains {}", compact(v)),
+        Expectation::AtLeast(v) => format!("is at least {}", text(v)),
         Expectation::Absent(true) | Expectation::Present(false) => return format!("{} is absent", condition.path),
         Expectation::Absent(false) | Expectation::Present(true) => return format!("{} is set", condition.path),
     };
@@ -89,6 +90,10 @@ pub fn evaluate(document: &Value, condition: &FieldCondition) -> Finding {
                 Value::Array(items) => items.iter().any(|i| same(i, item)),
                 other => text(other).contains(&text(item)),
             },
+            Expectation::AtLeast(bound) => {
+                let bound = number(bound).ok_or_else(|| format!("at-least needs a number, got {}", compact(bound)))?;
+                number(value).is_some_and(|n| n >= bound)
+            }
             Expectation::Absent(_) | Expectation::Present(_) => unreachable!("handled above"),
         })
     };
@@ -108,6 +113,15 @@ fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => a == b,
         _ => text(a) == text(b),
+    }
+}
+
+/// A number, or text that reads as one (a rendered template); anything else is not a number.
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
     }
 }
 
@@ -203,5 +217,33 @@ mod tests {
     fn bad_pattern_is_an_error_not_a_fail() {
         let doc = json!({"a": "x"});
         assert_eq!(evaluate(&doc, &cond("$.a", Expectation::Matches("(".into()), false)).outcome, Outcome::Error);
+    }
+}
+
+#[cfg(test)]
+mod at_least_tests {
+    use super::*;
+    use crate::check::Outcome;
+    use serde_json::json;
+
+    fn at_least(path: &str, bound: Value) -> FieldCondition {
+        FieldCondition { path: path.into(), label: None, expect: Expectation::AtLeast(bound), any: false }
+    }
+
+    #[test]
+    fn at_least_compares_numbers_and_rendered_numbers_and_never_text() {
+        let report = json!([{"score": 5}, {"score": "7"}]);
+        assert_eq!(evaluate(&report, &at_least("$[0].score", json!(5))).outcome, Outcome::Pass);
+        assert_eq!(evaluate(&report, &at_least("$[0].score", json!("5"))).outcome, Outcome::Pass);
+        assert_eq!(evaluate(&report, &at_least("$[0].score", json!(6))).outcome, Outcome::Fail);
+        // Every match must reach the bound.
+        let fail = evaluate(&report, &at_least("$[*].score", json!(6)));
+        assert_eq!(fail.outcome, Outcome::Fail, "{fail:?}");
+        assert_eq!(fail.expected, "every $[*].score is at least 6");
+        assert_eq!(evaluate(&json!({"score": -39}), &at_least("$.score", json!(0))).outcome, Outcome::Fail);
+        assert_eq!(evaluate(&json!({"score": "high"}), &at_least("$.score", json!(0))).outcome, Outcome::Fail);
+        assert_eq!(evaluate(&json!({}), &at_least("$.score", json!(0))).outcome, Outcome::Fail);
+        let bad = evaluate(&report, &at_least("$[0].score", json!("five")));
+        assert_eq!(bad.outcome, Outcome::Error, "{bad:?}");
     }
 }

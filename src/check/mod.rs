@@ -14,6 +14,7 @@ pub mod fields;
 pub mod keys;
 mod netpol;
 mod node;
+pub mod sbom;
 pub mod settle;
 pub mod sshd;
 pub mod sudoers;

@@ -380,6 +380,7 @@ async fn one_node_file(probe: &NodeFileProbe, backend: &dyn Backend, node: &str)
         FileFormat::SshdConfig => Ok(super::sshd::resolve(backend, node, path, &text).await),
         FileFormat::Sudoers => Ok(super::sudoers::parse(&text)),
         FileFormat::Dockerfile => super::dockerfile::parse(&text).map_err(|e| (e, "a Dockerfile")),
+        FileFormat::Sbom => super::sbom::parse(&text).map_err(|e| (e, "an SPDX JSON or CycloneDX JSON SBOM")),
     };
     match document {
         Ok(document) => fields::evaluate_all(&document, &probe.fields, &subject),
@@ -540,7 +541,31 @@ fn judge_output(probe: &CommandProbe, output: &ExecOutput, place: &str) -> Findi
         .rev()
         .collect::<Vec<_>>()
         .join(" | ");
-    Finding::passed_if(ok, format!("`{shown}` {place} exited {} with output: {tail}", output.code), expected.join(", "))
+    let observed = format!("`{shown}` {place} exited {} with output: {tail}", output.code);
+    if !ok || probe.stdout_fields.is_empty() {
+        return Finding::passed_if(ok, observed, expected.join(", "));
+    }
+    let subject = format!("the output of `{shown}` {place}");
+    let parsed = if output.stdout.trim().is_empty() {
+        Err("it printed nothing".to_string())
+    } else {
+        parse_config(&output.stdout)
+    };
+    match parsed {
+        Ok(document) => {
+            let finding = fields::evaluate_all(&document, &probe.stdout_fields, &subject);
+            expected.push(finding.expected.clone());
+            Finding { expected: expected.join(", "), ..finding }
+        }
+        Err(e) => {
+            let stderr = output.stderr.trim().lines().last().unwrap_or_default();
+            expected.push(fields::describe_all(&probe.stdout_fields));
+            Finding::fail(
+                format!("{subject} (exit {}) does not parse: {e}; stderr: {stderr}", output.code),
+                expected.join(", "),
+            )
+        }
+    }
 }
 
 async fn pod_exec(

@@ -167,6 +167,7 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
     findings.extend(weight_findings(path, &tree));
     findings.extend(file_findings(source, &tree, &context, &findings[..before]));
     findings.extend(probe_findings(path, &tree, &context));
+    findings.extend(tool_findings(path, &tree, &context));
     findings.extend(template_findings(path, text, &tree));
 
     // Probes need capabilities the scenario declares, so `requires` stays honest.
@@ -669,6 +670,24 @@ fn file_findings(source: &SourceScenario, tree: &Node, context: &tera::Context, 
     findings
 }
 
+/// `install-tool` names a tool ckslab builds (scripts/build-tools.sh).
+fn tool_findings(path: &str, tree: &Node, context: &tera::Context) -> Vec<Located> {
+    let mut findings = Vec::new();
+    for step in step_items(tree) {
+        let Some(tool) = step.value.entry("install-tool").and_then(|e| e.value.entry("tool")) else { continue };
+        let name = tool.value.as_str().and_then(|s| super::render::render_one(s, context).ok()).unwrap_or_default();
+        if crate::tools::node_tool_version(&name).is_none() {
+            let known: Vec<&str> = crate::tools::NODE_TOOLS.iter().map(|(n, _)| *n).collect();
+            findings.push(located(
+                path,
+                tool.value_pos,
+                format!("no node tool is called {name:?}; scripts/build-tools.sh builds {}", known.join(", ")),
+            ));
+        }
+    }
+    findings
+}
+
 /// Where and why a template does not parse, per tera: position within the template.
 fn template_syntax_error(text: &str) -> Option<(Pos, String)> {
     if !text.contains("{{") && !text.contains("{%") && !text.contains("{#") {
@@ -788,6 +807,7 @@ fn probe_findings(path: &str, tree: &Node, context: &tera::Context) -> Vec<Locat
             }
             "admission" => regex(body.entry("reason"), &mut findings),
             "command" => {
+                conditions.extend(body.get("stdout-fields"));
                 regex(body.entry("stdout-matches"), &mut findings);
                 regex(body.entry("stdout-not-matches"), &mut findings);
             }
@@ -826,6 +846,16 @@ fn probe_findings(path: &str, tree: &Node, context: &tera::Context) -> Vec<Locat
         }
         for condition in conditions.iter().flat_map(|c| c.items()) {
             regex(condition.value.entry("matches"), &mut findings);
+            if let Some(bound) = condition.value.entry("at-least") {
+                let value = rendered(&bound.value);
+                if value.as_deref().is_none_or(|v| v.trim().parse::<f64>().is_err()) {
+                    findings.push(located(
+                        path,
+                        bound.key_pos,
+                        format!("`at-least` needs a number, got {:?}", value.unwrap_or_default()),
+                    ));
+                }
+            }
             if let Some(entry) = condition.value.entry("path")
                 && let Some(jsonpath) = rendered(&entry.value)
                 && let Err(e) = serde_json::Value::Null.query(&jsonpath)

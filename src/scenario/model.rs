@@ -120,7 +120,55 @@ pub enum Step {
     /// Start or stop the ImagePolicyWebhook backend ckslab provides, and write its CA and a
     /// kubeconfig for the API server into a node folder.
     ImagePolicyWebhook(WebhookStep),
+    /// Put a tool scripts/build-tools.sh built (kubesec, syft) on a node's PATH
+    /// (`/usr/local/bin`).
+    InstallTool(InstallTool),
+    /// Write a small image archive (`docker save` layout) whose one layer holds an OS release
+    /// file and a package database listing the given packages, for SBOM tools to catalog.
+    ImageArchive(ImageArchive),
     Wait(WaitFor),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InstallTool {
+    /// A name of `crate::tools::NODE_TOOLS`.
+    pub tool: String,
+    #[serde(default)]
+    pub node: NodeRef,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImageArchive {
+    #[serde(default)]
+    pub node: NodeRef,
+    /// Where the archive goes on the node.
+    pub path: String,
+    /// The image's name and tag, as `docker save` records it (`RepoTags`).
+    pub image: String,
+    /// Which package database the layer holds: `debian` (dpkg) or `alpine` (apk).
+    pub distro: Distro,
+    /// The distro's release (`VERSION_ID` of `/etc/os-release`): `12`, `3.20.3`.
+    pub release: String,
+    pub packages: Vec<ArchivePackage>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Distro {
+    Debian,
+    Alpine,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ArchivePackage {
+    pub name: String,
+    pub version: String,
+    /// The source package (dpkg `Source:`, apk `o:`), when it differs from the name.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -462,6 +510,8 @@ pub enum Expectation {
     Matches(String),
     /// A list (or text) contains this item (substring).
     Contains(serde_json::Value),
+    /// A number at least this (a number, or a template rendering to one: `"{{ min_score }}"`).
+    AtLeast(serde_json::Value),
     /// The path matches nothing (or null).
     Absent(bool),
     /// The path matches something non-null.
@@ -578,6 +628,9 @@ pub enum FileFormat {
     Sudoers,
     /// A Dockerfile: its stages and instructions.
     Dockerfile,
+    /// An SBOM in SPDX JSON or CycloneDX JSON, read into one shape: `format` (`spdx` or
+    /// `cyclonedx`), `spec_version`, `name` and `packages` (each `name`, `version`, `purl`).
+    Sbom,
 }
 
 /// A condition on a file's digest. Exactly one of `equals` and `listed-in`.
@@ -911,6 +964,9 @@ pub struct CommandProbe {
     pub stdout_matches: Option<String>,
     #[serde(default)]
     pub stdout_not_matches: Option<String>,
+    /// Parse stdout as JSON (or YAML) and check these fields (`kubesec scan` prints JSON).
+    #[serde(default)]
+    pub stdout_fields: Vec<FieldCondition>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -13,6 +13,9 @@ pub enum StepFailure {
     Backend(#[from] BackendError),
     #[error(transparent)]
     Render(#[from] RenderError),
+    /// A node tool (`install-tool`) ckslab does not know or that is not built yet.
+    #[error(transparent)]
+    NodeTool(#[from] crate::tools::NodeToolError),
     /// A request to the API server, and what it was for.
     #[error("{what}: {}", brief(source))]
     Kube {

@@ -4,6 +4,7 @@
 mod apply;
 mod certificate;
 mod error;
+pub mod image_archive;
 mod namespace;
 mod webhook;
 
@@ -80,6 +81,8 @@ pub fn describe(step: &Step) -> String {
         Step::Rewrite(r) => format!("rewrite every {} in {}", r.kind, r.namespace),
         Step::IssueCertificate(c) => format!("issue a certificate for {} through CSR {}", c.common_name, c.csr),
         Step::ImagePolicyWebhook(w) => format!("{} the image policy webhook", if w.running { "start" } else { "stop" }),
+        Step::InstallTool(t) => format!("put {} on the node's PATH", t.tool),
+        Step::ImageArchive(a) => format!("write the image archive {} ({})", a.path, a.image),
         Step::Wait(WaitFor::ApiHealthy(_)) => "wait for the API server".into(),
         Step::Wait(WaitFor::Object(o)) => format!("wait for {}", object_name(o)),
         Step::Wait(WaitFor::PodsReady(p)) => format!("wait for pods in {}", p.namespace),
@@ -162,6 +165,23 @@ async fn run_step(step: &Step, rendered: &Rendered, backend: &dyn Backend) -> Re
         Step::Rewrite(spec) => rewrite(backend, spec).await,
         Step::ImagePolicyWebhook(spec) => webhook::image_policy(backend, spec).await,
         Step::IssueCertificate(spec) => certificate::issue(backend, spec).await,
+        Step::InstallTool(spec) => {
+            let binary = crate::tools::node_tool_path(&crate::tools::node_tools_dir(), &spec.tool)?;
+            for node in resolve_nodes(&spec.node, backend) {
+                backend.install_tool(&node, &spec.tool, &binary).await?;
+            }
+            Ok(())
+        }
+        Step::ImageArchive(spec) => {
+            let bytes = image_archive::build(spec).map_err(|source| StepFailure::Io {
+                what: format!("building the image archive {}", spec.path),
+                source,
+            })?;
+            for node in resolve_nodes(&spec.node, backend) {
+                backend.write_file(&node, Path::new(&spec.path), &bytes, 0o644).await?;
+            }
+            Ok(())
+        }
         Step::Wait(wait) => wait_for(backend, wait).await,
     }
 }

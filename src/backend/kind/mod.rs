@@ -470,6 +470,14 @@ impl Backend for KindBackend {
         Ok(out.stdout.trim().parse::<u64>().ok().map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)))
     }
 
+    /// `docker cp` straight into the node container (a tool is tens of MB: no pipe through a shell).
+    async fn install_tool(&self, node: &str, name: &str, binary: &Path) -> Result<()> {
+        self.check_node(node)?;
+        let dest = format!("{node}:{}/{name}", crate::backend::NODE_TOOLS_BIN);
+        let args = vec!["cp".to_string(), binary.display().to_string(), dest];
+        self.run_ok(&self.docker, &args, None).await.map(|_| ())
+    }
+
     async fn exec(&self, node: &str, argv: &[String]) -> Result<ExecOutput> {
         self.check_node(node)?;
         self.run(&self.docker, &docker_exec_args(node, argv, false), None).await

@@ -108,8 +108,8 @@ fn own_etc_entries(node_root: &Path) -> Vec<String> {
 }
 
 /// The node's view for `exec` and `node-shell`: the host's /etc (read-only, so editors and
-/// shells work) with the node's /etc/kubernetes, /var/lib/kubelet, /var/lib/etcd, /var/log and
-/// /opt bound writable over it, and whatever else the node's own /etc holds.
+/// shells work) with the node's /etc/kubernetes, /var/lib/kubelet, /var/lib/etcd, /var/log,
+/// /opt and /usr/local/bin (when the node has one) bound writable over it, and whatever else the node's own /etc holds.
 pub fn node_args(bin_dir: &Path, node_root: &Path, node: &str) -> Vec<OsString> {
     let mut args = Args::default();
     common(&mut args, bin_dir, node);
@@ -141,10 +141,13 @@ pub fn node_args(bin_dir: &Path, node_root: &Path, node: &str) -> Vec<OsString> 
             }
         }
     }
-    for dir in ["etc/kubernetes", "var/lib/kubelet", "var/lib/etcd", "var/log", "opt"] {
+    // usr/local/bin holds the tools a scenario installed (kubesec, syft): once it exists it is
+    // the node's, in place of the host's.
+    for dir in ["etc/kubernetes", "var/lib/kubelet", "var/lib/etcd", "var/log", "opt", "usr/local/bin"] {
         let src = node_root.join(dir);
-        if src.is_dir() {
-            args.push_path("--bind", &src, &format!("/{dir}"));
+        let dest = format!("/{dir}");
+        if src.is_dir() && mountable(&dest) {
+            args.push_path("--bind", &src, &dest);
         }
     }
     // Files a scenario put in the node's own /etc (sshd_config, sudoers.d) are what the checks
