@@ -184,12 +184,12 @@ pub async fn verify_all(
         results.push(result);
     }
     // The last one goes the way any scenario goes when the next starts.
-    if let Some(last) = lab.active() {
-        if let Some(case) = undo_afterwards(lab, &last, progress).await {
-            let result = ScenarioResult { scenario: "reset afterwards".into(), cases: vec![case] };
-            on_result(&result);
-            results.push(result);
-        }
+    if let Some(last) = lab.active()
+        && let Some(case) = undo_afterwards(lab, &last, progress).await
+    {
+        let result = ScenarioResult { scenario: "reset afterwards".into(), cases: vec![case] };
+        on_result(&result);
+        results.push(result);
     }
     results
 }

@@ -174,8 +174,35 @@ pub async fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_text(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error and its causes, each said once: most of ckslab's errors already say their
+/// cause in their own message, which `{:#}` would repeat.
+fn error_text(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod error_text_tests {
+    use super::error_text;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        let err = anyhow::Error::new(crate::backend::BackendError::io("writing the kind config", io));
+        assert_eq!(error_text(&err), "writing the kind config: No such file or directory (os error 2)");
+        let wrapped = anyhow::anyhow!("disk gone").context("saving the report");
+        assert_eq!(error_text(&wrapped), "saving the report: disk gone");
     }
 }

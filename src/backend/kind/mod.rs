@@ -297,6 +297,8 @@ impl Backend for KindBackend {
         let own_cni = self.needs_own_cni(progress).await?;
         let config = network::cluster_config(CLUSTER_CONFIG, self.node_image.as_deref(), own_cni)
             .map_err(BackendError::KindConfig)?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| BackendError::io(format!("creating {}", self.dir.display()), e))?;
         std::fs::write(self.config_path(), config).map_err(|e| BackendError::io("writing the kind config", e))?;
         let _ = std::fs::remove_file(self.dir.join(CAPABILITIES_FILE));
         // The marker goes first: a create killed halfway leaves containers `down` must remove.
