@@ -1155,7 +1155,8 @@ mod name_tests {
     fn names_come_from_the_derives() {
         let probes = variant_names::<Probe>();
         assert!(probes.contains(&"network-access") && probes.contains(&"any-of") && probes.contains(&"all-of"));
-        assert_eq!(variant_names::<Expectation>().len(), 6);
+        assert_eq!(variant_names::<Expectation>().len(), 7);
+        assert!(variant_names::<Expectation>().contains(&"at-least"));
         assert!(field_names::<StaticPodEdit>().contains(&"set-flags"));
     }
 }
