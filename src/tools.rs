@@ -10,10 +10,16 @@ pub const KUBERNETES_VERSION: &str = "v1.34.4";
 pub const LOCAL_BINARIES: [&str; 7] =
     ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd", "etcdctl", "kwok"];
 
-/// `$CKSLAB_BIN_DIR`, else `<cache>/bin/<version>` where `<cache>` is `$CKSLAB_CACHE`, else
-/// `$XDG_CACHE_HOME/ckslab` or `~/.cache/ckslab`: the folder scripts/build-k8s.sh fills.
+/// `$CKSLAB_BIN_DIR`, else `<cache>/bin/<version>` where `<cache>` is [`cache_dir`]: the folder
+/// scripts/build-k8s.sh and `ckslab fetch-binaries` fill.
 pub fn bin_dir() -> PathBuf {
     bin_dir_from(|name| std::env::var_os(name), dirs::home_dir())
+}
+
+/// `$CKSLAB_CACHE`, else `$XDG_CACHE_HOME/ckslab` or `~/.cache/ckslab`: where the local backend's
+/// binaries (`bin/<version>`) and the kind node and stand-in images (`kind/`) are kept.
+pub fn cache_dir() -> PathBuf {
+    cache_dir_from(|name| std::env::var_os(name), dirs::home_dir())
 }
 
 /// [`bin_dir`] over a given environment and home. An empty `XDG_CACHE_HOME` counts as unset,
@@ -22,14 +28,18 @@ pub fn bin_dir_from(env: impl Fn(&str) -> Option<OsString>, home: Option<PathBuf
     if let Some(dir) = env("CKSLAB_BIN_DIR") {
         return PathBuf::from(dir);
     }
-    let cache = match env("CKSLAB_CACHE") {
+    cache_dir_from(env, home).join("bin").join(KUBERNETES_VERSION)
+}
+
+/// [`cache_dir`] over a given environment and home.
+pub fn cache_dir_from(env: impl Fn(&str) -> Option<OsString>, home: Option<PathBuf>) -> PathBuf {
+    match env("CKSLAB_CACHE") {
         Some(cache) => PathBuf::from(cache),
         None => match env("XDG_CACHE_HOME") {
             Some(xdg) if !xdg.is_empty() => PathBuf::from(xdg).join("ckslab"),
             _ => home.unwrap_or_else(std::env::temp_dir).join(".cache/ckslab"),
         },
-    };
-    cache.join("bin").join(KUBERNETES_VERSION)
+    }
 }
 
 #[cfg(test)]
