@@ -3,12 +3,21 @@
 # binaries into ~/.cache/ckslab (reused on later runs). Safe to run again.
 #   scripts/setup.sh            # bubblewrap + Kubernetes binaries
 #   scripts/setup.sh --e2e      # also Chromium and the browser test's npm packages
+#   scripts/setup.sh --no-k8s   # leave the Kubernetes binaries out (scripts/lab.sh fetches them)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+e2e="" k8s=1
+for arg in "$@"; do
+  case $arg in
+    --e2e) e2e=1 ;;
+    --no-k8s) k8s="" ;;
+    *) echo "usage: $0 [--e2e] [--no-k8s]" >&2; exit 2 ;;
+  esac
+done
 
 need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
-if [[ "${1:-}" == "--e2e" ]]; then
+if [[ -n $e2e ]]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 fi
 if ((${#need_apt[@]})); then
@@ -19,8 +28,8 @@ if ((${#need_apt[@]})); then
 fi
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: Rust is missing: install it from https://rustup.rs" >&2; exit 2; }
-"$repo/scripts/build-k8s.sh" >&2
+[[ -z $k8s ]] || "$repo/scripts/build-k8s.sh" >&2
 
-if [[ "${1:-}" == "--e2e" && -f "$repo/tests/e2e/package.json" ]]; then
+if [[ -n $e2e && -f "$repo/tests/e2e/package.json" ]]; then
   (cd "$repo/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)
 fi
