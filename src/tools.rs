@@ -1,12 +1,13 @@
-//! Where the local backend's binaries live (built by scripts/build-k8s.sh), their version and
-//! their names: the one source the local backend, `doctor` and kubectl lookups read.
+//! Where the local backend's binaries live (fetched by `ckslab fetch-binaries` or built by
+//! scripts/build-k8s.sh), their version and their names: the one source the local backend,
+//! `doctor` and kubectl lookups read.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub const KUBERNETES_VERSION: &str = "v1.34.4";
 
-/// The binaries the local backend needs, all from `scripts/build-k8s.sh`.
+/// The binaries the local backend needs (`ckslab fetch-binaries`, `scripts/build-k8s.sh`).
 pub const LOCAL_BINARIES: [&str; 7] =
     ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd", "etcdctl", "kwok"];
 
