@@ -6,11 +6,12 @@
 # The local backend's binaries are downloaded from the official releases and verified against
 # their published checksums (`ckslab fetch-binaries`; CKSLAB_MIRROR=URL for a classroom
 # mirror); what cannot be fetched and verified is built from the Go module proxy instead.
-# CKSLAB_PROFILE=release builds the fully optimized program (slower to build; see README Speed).
+# CKSLAB_PROFILE=lab builds at opt-level 1, incremental (Cargo.toml [profile.lab]; not yet
+# measured against release, see README Speed).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-profile=${CKSLAB_PROFILE:-lab}
+profile=${CKSLAB_PROFILE:-release}
 docker=""
 docker info >/dev/null 2>&1 && docker=1
 [[ -n $docker ]] || scripts/setup.sh --no-k8s
