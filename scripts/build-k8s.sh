@@ -25,10 +25,6 @@ case ${1:-} in
   *) echo "usage: $0 [--node]" >&2; exit 2 ;;
 esac
 
-if ! command -v go >/dev/null 2>&1; then
-  echo "build-k8s: 'go' is not installed; install Go 1.24 or newer (https://go.dev/dl) and run again" >&2
-  exit 2
-fi
 
 export CGO_ENABLED=0 GOFLAGS=-trimpath
 
@@ -48,6 +44,10 @@ build() { # name module-dir package ldflags
   if [[ -x "$bin/$name" ]]; then
     echo "[$step/$total] $name: cached"
     return
+  fi
+  if ! command -v go >/dev/null 2>&1; then
+    echo "build-k8s: 'go' is not installed; install Go 1.24 or newer (https://go.dev/dl), or fetch the official binaries with \`ckslab fetch-binaries\`" >&2
+    exit 2
   fi
   echo "[$step/$total] $name: building $pkg (several minutes on a cold cache)..."
   local start=$SECONDS

@@ -4,15 +4,24 @@
 #   scripts/setup.sh            # bubblewrap, vim, bash-completion + Kubernetes binaries + node
 #                               # tools (kubesec, syft)
 #   scripts/setup.sh --e2e      # also Chromium and the browser test's npm packages
+#   scripts/setup.sh --no-k8s   # leave the Kubernetes binaries out (scripts/lab.sh fetches them)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+e2e="" k8s=1
+for arg in "$@"; do
+  case $arg in
+    --e2e) e2e=1 ;;
+    --no-k8s) k8s="" ;;
+    *) echo "usage: $0 [--e2e] [--no-k8s]" >&2; exit 2 ;;
+  esac
+done
 
 need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 # The web UI's terminal pane: vim and kubectl's bash completion, as on the exam desktop.
 command -v vim >/dev/null 2>&1 || need_apt+=(vim)
 [[ -r /usr/share/bash-completion/bash_completion ]] || need_apt+=(bash-completion)
-if [[ "${1:-}" == "--e2e" ]]; then
+if [[ -n $e2e ]]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 fi
 if ((${#need_apt[@]})); then
@@ -23,10 +32,10 @@ if ((${#need_apt[@]})); then
 fi
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: Rust is missing: install it from https://rustup.rs" >&2; exit 2; }
-"$repo/scripts/build-k8s.sh" >&2
+[[ -z $k8s ]] || "$repo/scripts/build-k8s.sh" >&2
 # kubesec and syft, which scenarios put on a node's PATH (~/.cache/ckslab/node-tools).
 "$repo/scripts/build-tools.sh" >&2
 
-if [[ "${1:-}" == "--e2e" && -f "$repo/tests/e2e/package.json" ]]; then
+if [[ -n $e2e && -f "$repo/tests/e2e/package.json" ]]; then
   (cd "$repo/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -7,12 +7,14 @@
 
 pub mod backend;
 pub mod backup;
+pub mod bundle;
 pub mod check;
 pub mod classroom;
 pub mod cli;
 pub mod curriculum;
 pub mod doctor;
 pub mod exam;
+pub mod fetch;
 pub mod grade;
 pub mod history;
 pub mod lab;

@@ -1,12 +1,13 @@
-//! Where the local backend's binaries live (built by scripts/build-k8s.sh), their version and
-//! their names: the one source the local backend, `doctor` and kubectl lookups read.
+//! Where the local backend's binaries live (fetched by `ckslab fetch-binaries` or built by
+//! scripts/build-k8s.sh), their version and their names: the one source the local backend,
+//! `doctor` and kubectl lookups read.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub const KUBERNETES_VERSION: &str = "v1.34.4";
 
-/// The binaries the local backend needs, all from `scripts/build-k8s.sh`.
+/// The binaries the local backend needs (`ckslab fetch-binaries`, `scripts/build-k8s.sh`).
 pub const LOCAL_BINARIES: [&str; 7] =
     ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd", "etcdctl", "kwok"];
 
@@ -23,7 +24,7 @@ pub fn node_tools_dir_from(env: impl Fn(&str) -> Option<OsString>, home: Option<
     if let Some(dir) = env("CKSLAB_NODE_TOOLS_DIR") {
         return PathBuf::from(dir);
     }
-    cache_dir(&env, home).join("node-tools")
+    cache_dir_from(env, home).join("node-tools")
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -46,20 +47,16 @@ pub fn node_tool_path(dir: &std::path::Path, name: &str) -> Result<PathBuf, Node
     if path.is_file() { Ok(path) } else { Err(NodeToolError::NotBuilt { name: name.into(), version, path }) }
 }
 
-fn cache_dir(env: &impl Fn(&str) -> Option<OsString>, home: Option<PathBuf>) -> PathBuf {
-    match env("CKSLAB_CACHE") {
-        Some(cache) => PathBuf::from(cache),
-        None => match env("XDG_CACHE_HOME") {
-            Some(xdg) if !xdg.is_empty() => PathBuf::from(xdg).join("ckslab"),
-            _ => home.unwrap_or_else(std::env::temp_dir).join(".cache/ckslab"),
-        },
-    }
-}
-
-/// `$CKSLAB_BIN_DIR`, else `<cache>/bin/<version>` where `<cache>` is `$CKSLAB_CACHE`, else
-/// `$XDG_CACHE_HOME/ckslab` or `~/.cache/ckslab`: the folder scripts/build-k8s.sh fills.
+/// `$CKSLAB_BIN_DIR`, else `<cache>/bin/<version>` where `<cache>` is [`cache_dir`]: the folder
+/// scripts/build-k8s.sh and `ckslab fetch-binaries` fill.
 pub fn bin_dir() -> PathBuf {
     bin_dir_from(|name| std::env::var_os(name), dirs::home_dir())
+}
+
+/// `$CKSLAB_CACHE`, else `$XDG_CACHE_HOME/ckslab` or `~/.cache/ckslab`: where the local backend's
+/// binaries (`bin/<version>`) and the kind node and stand-in images (`kind/`) are kept.
+pub fn cache_dir() -> PathBuf {
+    cache_dir_from(|name| std::env::var_os(name), dirs::home_dir())
 }
 
 /// [`bin_dir`] over a given environment and home. An empty `XDG_CACHE_HOME` counts as unset,
@@ -68,7 +65,18 @@ pub fn bin_dir_from(env: impl Fn(&str) -> Option<OsString>, home: Option<PathBuf
     if let Some(dir) = env("CKSLAB_BIN_DIR") {
         return PathBuf::from(dir);
     }
-    cache_dir(&env, home).join("bin").join(KUBERNETES_VERSION)
+    cache_dir_from(env, home).join("bin").join(KUBERNETES_VERSION)
+}
+
+/// [`cache_dir`] over a given environment and home.
+pub fn cache_dir_from(env: impl Fn(&str) -> Option<OsString>, home: Option<PathBuf>) -> PathBuf {
+    match env("CKSLAB_CACHE") {
+        Some(cache) => PathBuf::from(cache),
+        None => match env("XDG_CACHE_HOME") {
+            Some(xdg) if !xdg.is_empty() => PathBuf::from(xdg).join("ckslab"),
+            _ => home.unwrap_or_else(std::env::temp_dir).join(".cache/ckslab"),
+        },
+    }
 }
 
 #[cfg(test)]

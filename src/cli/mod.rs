@@ -1,7 +1,9 @@
 //! The `ckslab` command line: one file per subcommand, all thin over the library.
 
+mod bundle;
 mod classroom;
 mod doctor;
+mod fetch;
 mod grade;
 mod hint;
 mod lifecycle;
@@ -101,6 +103,10 @@ pub enum Command {
     NodeShell(node_shell::Args),
     /// Run a webhook backend that scenarios use (e.g. image-policy)
     Webhook(webhook::Args),
+    /// Download and verify the local backend's official binaries (or from --mirror)
+    FetchBinaries(fetch::Args),
+    /// Offline classrooms: one file with ckslab, the cluster binaries and images (create, install)
+    Bundle(bundle::Args),
     /// Instructor-led classes: an instructor's progress board that learners report grades to
     Classroom(classroom::Args),
     /// Internal: the local backend's static-pod supervisor
@@ -169,6 +175,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::NodeShell(args) => node_shell::run(&context, args).await,
         Command::Webhook(args) => webhook::run(args).await,
         Command::Classroom(args) => classroom::run(&context, args).await,
+        Command::FetchBinaries(args) => fetch::run(&context, args).await,
+        Command::Bundle(args) => bundle::run(&context, args).await,
         Command::LocalSupervisor(args) => lifecycle::supervise(args).await,
     };
     match result {

@@ -116,7 +116,8 @@ fn check_tools_in(dir: PathBuf) -> Result<PathBuf> {
             tool: missing.join(", "),
             detail: format!("not found in {}", dir.display()),
             fix: format!(
-                "run scripts/build-k8s.sh (or set CKSLAB_BIN_DIR to a folder with {})",
+                "run `ckslab fetch-binaries` (verified official downloads) or scripts/build-k8s.sh (from Go \
+                 modules), or set CKSLAB_BIN_DIR to a folder with {}",
                 LOCAL_BINARIES.join(", ")
             ),
         });
