@@ -306,6 +306,21 @@ impl Manifest {
         if pod.pointer("/spec/containers/0").is_none() {
             return Err(ManifestError::NoContainer { path: path.to_string() });
         }
+        // The kubelet decodes command and args as lists of strings and refuses the whole
+        // manifest otherwise (an unquoted `false` is a YAML boolean): so must the grader.
+        for (c, container) in pod["spec"]["containers"].as_array().into_iter().flatten().enumerate() {
+            for list in ["command", "args"] {
+                for (i, item) in container[list].as_array().into_iter().flatten().enumerate() {
+                    if !item.is_string() {
+                        return Err(parse_error(format!(
+                            "spec.containers[{c}].{list}[{i}] is {item}, not a string: the kubelet refuses \
+                             this manifest (quote it: \"{}\")",
+                            item.to_string().trim_matches('"')
+                        )));
+                    }
+                }
+            }
+        }
         Ok(Manifest { path: path.to_string(), pod })
     }
 
@@ -540,6 +555,19 @@ pub fn normalize(path: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_item_that_is_not_a_string_is_a_manifest_the_kubelet_refuses() {
+        let text = APISERVER.replace("    - --profiling\n", "    - --profiling\n    - false\n");
+        let err = Manifest::parse("/etc/kubernetes/manifests/kube-apiserver.yaml", &text).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("spec.containers[0].command[5] is false, not a string"), "{message}");
+        assert!(message.contains("quote it: \"false\""), "{message}");
+        let quoted = APISERVER.replace("    - --profiling\n", "    - --profiling\n    - \"false\"\n");
+        let manifest = Manifest::parse("/m.yaml", &quoted).unwrap();
+        // What ckslab writes back keeps the string a string.
+        assert!(Manifest::parse("/m.yaml", &manifest.to_yaml()).is_ok(), "{}", manifest.to_yaml());
+    }
 
     const APISERVER: &str = r#"
 apiVersion: v1
