@@ -117,11 +117,12 @@ fn api_server_restarts_quickly(home: &Path) -> Result<(), Failed> {
     let pod: serde_json::Value = serde_saphyr::from_str(&String::from_utf8_lossy(&manifest.stdout))?;
     assert!(pod["spec"]["terminationGracePeriodSeconds"].is_null(), "the manifest is kubeadm's: {pod}");
     let edit = format!("sed -i 's/^    - kube-apiserver$/    - kube-apiserver\n    - --v=1/' {MANIFEST}");
-    expect(&ckslab(home, &["node-shell", "--", "sh", "-c", &edit]), 0, "editing the manifest")?;
+    // `node-shell -- LINE` runs LINE in the node's bash, as ssh does.
+    expect(&ckslab(home, &["node-shell", "--", &edit]), 0, "editing the manifest")?;
     let started = Instant::now();
     let probe = "pgrep -f 'kube-apiserver --v=[1]' >/dev/null && \
                  kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz >/dev/null 2>&1";
-    while !ckslab(home, &["node-shell", "--", "sh", "-c", probe]).status.success() {
+    while !ckslab(home, &["node-shell", "--", probe]).status.success() {
         if started.elapsed() > Duration::from_secs(120) {
             return Err("the edited API server did not answer within 120 s".into());
         }
