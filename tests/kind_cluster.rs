@@ -116,7 +116,7 @@ fn api_server_restarts_quickly(home: &Path) -> Result<(), Failed> {
     expect(&manifest, 0, "reading the API server manifest")?;
     let pod: serde_json::Value = serde_saphyr::from_str(&String::from_utf8_lossy(&manifest.stdout))?;
     assert!(pod["spec"]["terminationGracePeriodSeconds"].is_null(), "the manifest is kubeadm's: {pod}");
-    let edit = format!("sed -i 's/^    - kube-apiserver$/    - kube-apiserver\n    - --v=1/' {MANIFEST}");
+    let edit = format!("sed -i 's/^    - kube-apiserver$/    - kube-apiserver\\n    - --v=1/' {MANIFEST}");
     // `node-shell -- LINE` runs LINE in the node's bash, as ssh does.
     expect(&ckslab(home, &["node-shell", "--", &edit]), 0, "editing the manifest")?;
     let started = Instant::now();
