@@ -71,8 +71,27 @@ install_engine() {
   return 0
 }
 
+# On a cgroup v1 host whose init mounted only some controllers (our VMs leave hugetlb, net_cls,
+# net_prio and perf_event unmounted), a kind node's systemd mounts the rest itself after kind's
+# entrypoint has made the kubelet's cgroups, and the kubelet then refuses to start ("cgroup
+# [kubelet] has some missing paths: /sys/fs/cgroup/hugetlb/kubelet.slice"), on some creates
+# and not others. Mounting every enabled controller on the host, as a systemd host does, lets
+# the entrypoint see them all. Test harness, like runc-capfix; nothing happens on cgroup v2.
+mount_v1_controllers() {
+  [[ -d /sys/fs/cgroup/memory ]] || return 0
+  local name hierarchy _n enabled
+  while read -r name hierarchy _n enabled; do
+    [[ $name == \#* || $enabled != 1 || $hierarchy != 0 ]] && continue
+    mkdir -p "/sys/fs/cgroup/$name" 2>/dev/null || continue
+    if mount -t cgroup -o "$name" cgroup "/sys/fs/cgroup/$name" 2>/dev/null; then
+      echo "docker-engine: mounted the $name cgroup controller (the host's init left it out)"
+    fi
+  done </proc/cgroups
+}
+
 start() {
   need_root start
+  mount_v1_controllers
   if running && answers; then
     echo "docker-engine: already running (pid $(cat "$pidfile"))"
     echo "DOCKER_HOST=$host"
