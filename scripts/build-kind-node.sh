@@ -149,11 +149,16 @@ else
 fi
 
 # 7. Debian root file system (what kind's base Dockerfile installs, plus Debian's containerd,
-# runc and CNI plugins instead of kind's own builds; jq for mount-product-files.sh).
+# runc and CNI plugins instead of kind's own builds; jq for mount-product-files.sh), and the
+# tools an exam node has for the runtime tasks: vim, strace, lsof, psmisc (fuser), netcat.
+# SPARE_PKGS are installed to pull in their dependencies, then purged, their .debs kept in
+# /opt/ckslab/debs: a scenario installs one (a service the workload does not need) and the
+# learner removes it; the next setup can install it again offline.
 next
-PKGS=systemd,systemd-sysv,dbus,containerd,runc,containernetworking-plugins,iptables,nftables,iproute2,ca-certificates,procps,kmod,mount,util-linux,conntrack,ethtool,socat,ebtables,libseccomp2,jq,bash,curl,iputils-ping,less,pigz
+PKGS=systemd,systemd-sysv,dbus,containerd,runc,containernetworking-plugins,iptables,nftables,iproute2,ca-certificates,procps,kmod,mount,util-linux,conntrack,ethtool,socat,ebtables,libseccomp2,jq,bash,curl,iputils-ping,less,pigz,vim,strace,lsof,psmisc,netcat-openbsd
+SPARE_PKGS=(vsftpd)
 rootfs="$kc/rootfs-$SUITE.tar"
-key=$(echo "$SUITE $MIRROR $PKGS" | strsha)
+key=$(echo "$SUITE $MIRROR $PKGS ${SPARE_PKGS[*]}" | strsha)
 if [[ -f $rootfs && $(cat "$rootfs.inputs" 2>/dev/null) == "$key" ]]; then
   say "rootfs $SUITE: cached"
 else
@@ -161,8 +166,14 @@ else
   start=$SECONDS
   w=$(mktemp -d "$kc/debootstrap.XXXXXX")
   cleanup_dirs+=("$w")
-  debootstrap --variant=minbase --include="$PKGS" "$SUITE" "$w/root" "$MIRROR" >"$kc/debootstrap.log" 2>&1 ||
+  debootstrap --variant=minbase --include="$PKGS,$(IFS=,; echo "${SPARE_PKGS[*]}")" "$SUITE" "$w/root" "$MIRROR" >"$kc/debootstrap.log" 2>&1 ||
     { tail -n 20 "$kc/debootstrap.log" >&2; exit 1; }
+  mkdir -p "$w/root/opt/ckslab/debs"
+  for p in "${SPARE_PKGS[@]}"; do
+    cp "$w/root/var/cache/apt/archives/${p}_"*.deb "$w/root/opt/ckslab/debs/" ||
+      { echo "build-kind-node: debootstrap kept no .deb of $p" >&2; exit 1; }
+    DEBIAN_FRONTEND=noninteractive chroot "$w/root" dpkg --purge "$p" >>"$kc/debootstrap.log" 2>&1
+  done
   rm -rf "$w/root/var/cache/apt/archives/"*.deb "$w/root/var/lib/apt/lists/"*
   tar -C "$w/root" --numeric-owner --xattrs --xattrs-include='*' -cf "$rootfs.tmp" .
   mv "$rootfs.tmp" "$rootfs"

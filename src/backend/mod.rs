@@ -37,10 +37,14 @@ pub enum Capability {
     SandboxRuntime,
     /// The kubelet's config file on the nodes.
     KubeletConfig,
+    /// A real node operating system: systemd units, Debian packages, a packet filter, every
+    /// container's processes visible from the node (kind's nodes; the local backend's node is a
+    /// filesystem view only).
+    NodeOs,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 10] = [
+    pub const ALL: [Capability; 11] = [
         Capability::Api,
         Capability::ControlPlaneFiles,
         Capability::Etcd,
@@ -51,6 +55,7 @@ impl Capability {
         Capability::Seccomp,
         Capability::SandboxRuntime,
         Capability::KubeletConfig,
+        Capability::NodeOs,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +70,7 @@ impl Capability {
             Capability::Seccomp => "seccomp",
             Capability::SandboxRuntime => "sandbox-runtime",
             Capability::KubeletConfig => "kubelet-config",
+            Capability::NodeOs => "node-os",
         }
     }
 }

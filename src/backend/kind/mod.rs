@@ -201,7 +201,8 @@ pub fn kind_create_args(config: &Path, kubeconfig: &Path, wait: bool) -> Vec<Str
 const CAPABILITIES_FILE: &str = "capabilities.json";
 const HOST_ADDRESS_FILE: &str = "host-address";
 
-/// What every kind cluster has: real nodes, real containers, containerd's seccomp.
+/// What every kind cluster has: real nodes (systemd, dpkg, iptables), real containers,
+/// containerd's seccomp.
 fn base_capabilities() -> Capabilities {
     [
         Capability::Api,
@@ -211,6 +212,7 @@ fn base_capabilities() -> Capabilities {
         Capability::PodExec,
         Capability::Seccomp,
         Capability::KubeletConfig,
+        Capability::NodeOs,
     ]
     .into_iter()
     .collect()
