@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Namespace, Pod, PodTemplateSpec};
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -293,10 +294,12 @@ impl Cluster {
                     return Err(api_error(err, backend, &format!("listing NetworkPolicies in {namespace}")).await);
                 }
             }
-            let pods = match Api::<Pod>::namespaced(client.clone(), namespace).list(&ListParams::default()).await {
-                Ok(list) => list.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect(),
-                Err(err) => return Err(api_error(err, backend, &format!("listing pods in {namespace}")).await),
-            };
+            let mut pods: Vec<Pod> =
+                match Api::<Pod>::namespaced(client.clone(), namespace).list(&ListParams::default()).await {
+                    Ok(list) => list.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect(),
+                    Err(err) => return Err(api_error(err, backend, &format!("listing pods in {namespace}")).await),
+                };
+            pods.extend(workload_pods(client, backend, namespace).await?);
             cluster.pods.insert(namespace.clone(), pods);
         }
         Ok(cluster)
@@ -345,6 +348,61 @@ impl Cluster {
             (None, Some(ip)) => ip.parse().map(End::Ip).map_err(|e| format!("{ip}: {e}")),
             _ => Err("an endpoint is a pod (namespace and labels) or an ip, not both or neither".into()),
         }
+    }
+}
+
+/// The pods the namespace's workloads run, from their templates: the pods a controller has not
+/// made yet (a rollout under way, a node slow to start them) declare the same named ports and
+/// carry the same labels, so a grade never depends on how far a rollout has got.
+async fn workload_pods(client: &kube::Client, backend: &dyn Backend, namespace: &str) -> Result<Vec<Pod>, Finding> {
+    async fn templates<K>(
+        client: &kube::Client,
+        backend: &dyn Backend,
+        namespace: &str,
+        what: &str,
+        template: fn(K) -> Option<PodTemplateSpec>,
+    ) -> Result<Vec<Pod>, Finding>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        match Api::<K>::namespaced(client.clone(), namespace).list(&ListParams::default()).await {
+            Ok(list) => Ok(list.items.into_iter().filter_map(template).map(template_pod).collect()),
+            Err(err) => Err(api_error(err, backend, &format!("listing {what} in {namespace}")).await),
+        }
+    }
+    let mut pods =
+        templates::<Deployment>(client, backend, namespace, "Deployments", |d| d.spec.map(|s| s.template)).await?;
+    pods.extend(
+        templates::<StatefulSet>(client, backend, namespace, "StatefulSets", |d| d.spec.map(|s| s.template)).await?,
+    );
+    pods.extend(
+        templates::<DaemonSet>(client, backend, namespace, "DaemonSets", |d| d.spec.map(|s| s.template)).await?,
+    );
+    // (a Deployment's ReplicaSets are its template, and its old revisions run nothing)
+    pods.extend(
+        templates::<ReplicaSet>(client, backend, namespace, "ReplicaSets", |r| {
+            if r.metadata.owner_references.as_ref().is_some_and(|o| !o.is_empty()) {
+                return None;
+            }
+            r.spec.and_then(|s| s.template)
+        })
+        .await?,
+    );
+    Ok(pods)
+}
+
+/// A pod as a template describes it (labels and containers; nothing the controller adds).
+fn template_pod(template: PodTemplateSpec) -> Pod {
+    let mut labels = template.metadata.and_then(|m| m.labels).unwrap_or_default();
+    labels.remove("pod-template-hash");
+    Pod {
+        metadata: kube::api::ObjectMeta { labels: Some(labels), ..Default::default() },
+        spec: template.spec,
+        status: None,
     }
 }
 
@@ -599,6 +657,30 @@ spec:
   egress:
   - to: [{podSelector: {matchLabels: {app: db}}}]
     ports: [{protocol: TCP, port: 5432}]";
+
+    #[test]
+    fn a_workload_template_declares_its_named_ports_before_its_pods_exist() {
+        let template: PodTemplateSpec = serde_saphyr::from_str(
+            "
+metadata: {labels: {app: api, pod-template-hash: 5d8f}}
+spec:
+  containers: [{name: api, image: nginx, ports: [{name: http, containerPort: 8080}]}]",
+        )
+        .unwrap();
+        let cluster = Cluster {
+            namespaces: Vec::new(),
+            policies: Vec::new(),
+            pods: BTreeMap::from([("payments".to_string(), vec![template_pod(template)])]),
+        };
+        let api = cluster.pod("payments", &Labels::from([("app".to_string(), "api".to_string())]));
+        let End::Pod { ports, .. } = &api else { panic!("{api:?}") };
+        assert_eq!(ports, &[ContainerPort { name: Some("http".into()), port: 8080, protocol: "TCP".into() }]);
+        assert_eq!(port_number(&serde_saphyr::from_str("http").unwrap(), "TCP", &api), Ok(8080));
+        // (the hash label is the controller's, not the workload's)
+        let hashed = Labels::from([("pod-template-hash".to_string(), "5d8f".to_string())]);
+        let End::Pod { ports, .. } = cluster.pod("payments", &hashed) else { unreachable!() };
+        assert!(ports.is_empty());
+    }
 
     #[test]
     fn no_policy_allows_everything() {
