@@ -53,7 +53,8 @@ if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
 fi
 scripts/verify-scenarios.sh
 if [[ -n $kind_job ]] && ! wait "$kind_job"; then
-  echo "test.sh: the scenario proofs on kind failed (lines marked [kind] above)" >&2
+  cat target/verify-kind-failures.txt >&2 || true
+  echo "test.sh: the scenario proofs on kind failed (lines marked [kind] above; details just above)" >&2
   exit 1
 fi
 if [[ -x tests/e2e/run.sh ]]; then
