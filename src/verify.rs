@@ -21,6 +21,10 @@ pub struct Case {
     pub detail: String,
     pub skipped: bool,
     pub millis: u64,
+    /// Checks the backend could not run in this case (they need a capability it lacks), each
+    /// as `id (why)`: a proof on this backend says nothing about them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_checks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +53,16 @@ fn summary(report: &Report) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// The checks a report skipped, each as `id (why)`.
+fn skipped_checks(report: &Report) -> Vec<String> {
+    report
+        .verdicts
+        .iter()
+        .filter(|v| v.outcome == Outcome::Skip)
+        .map(|v| format!("{} ({})", v.id, v.observed))
+        .collect()
 }
 
 /// From the starting point (undo, setup, break), apply `steps` and grade.
@@ -101,7 +115,14 @@ pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress, aft
     let missing = missing_capabilities(scenario, lab.backend.as_ref());
     if !missing.is_empty() {
         let detail = crate::backend::lacks_message(lab.backend.name(), &missing);
-        cases.push(Case { name: "runs on this backend".into(), ok: false, detail, skipped: true, millis: 0 });
+        cases.push(Case {
+            name: "runs on this backend".into(),
+            ok: false,
+            detail,
+            skipped: true,
+            millis: 0,
+            skipped_checks: Vec::new(),
+        });
         return ScenarioResult { scenario: scenario.id.clone(), cases };
     }
     for planned in plan(scenario) {
@@ -122,11 +143,15 @@ pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress, aft
         if !matches!(planned, Planned::Broken) {
             progress.step(&format!("{}: {phase}", scenario.id));
         }
-        let (ok, detail) = match attempt(lab, rendered, steps, &phase, progress).await {
-            Err(detail) => (false, detail),
-            Ok(report) => judge(planned, &report),
+        let (ok, detail, skipped_checks) = match attempt(lab, rendered, steps, &phase, progress).await {
+            Err(detail) => (false, detail, Vec::new()),
+            Ok(report) => {
+                let (ok, detail) = judge(planned, &report);
+                (ok, detail, skipped_checks(&report))
+            }
         };
-        cases.push(Case { name, ok, detail, skipped: false, millis: started.elapsed().as_millis() as u64 });
+        let millis = started.elapsed().as_millis() as u64;
+        cases.push(Case { name, ok, detail, skipped: false, millis, skipped_checks });
     }
     if afterwards == Afterwards::Undo {
         cases.extend(undo_afterwards(lab, rendered, progress).await);
@@ -211,9 +236,13 @@ async fn reverse_pass(lab: &Lab, order: &[Rendered], progress: &dyn Progress) ->
         let outcome = solve_and_grade(lab, rendered, progress).await;
         let millis = started.elapsed().as_millis() as u64;
         cases.push(match outcome {
-            Ok(report) if report.passed => Case { name, ok: true, detail: String::new(), skipped: false, millis },
-            Ok(report) => Case { name, ok: false, detail: summary(&report), skipped: false, millis },
-            Err(detail) => Case { name, ok: false, detail, skipped: false, millis },
+            Ok(report) if report.passed => {
+                Case { name, ok: true, detail: String::new(), skipped: false, millis, skipped_checks: Vec::new() }
+            }
+            Ok(report) => {
+                Case { name, ok: false, detail: summary(&report), skipped: false, millis, skipped_checks: Vec::new() }
+            }
+            Err(detail) => Case { name, ok: false, detail, skipped: false, millis, skipped_checks: Vec::new() },
         });
         previous = format!("{id} solved");
     }
@@ -248,7 +277,14 @@ pub fn junit(results: &[ScenarioResult]) -> String {
 /// Undoes `rendered` after a proof; a failure is a failed case.
 async fn undo_afterwards(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> Option<Case> {
     let e = lab.undo(rendered, progress).await.err()?;
-    Some(Case { name: "reset afterwards".into(), ok: false, detail: e.to_string(), skipped: false, millis: 0 })
+    Some(Case {
+        name: "reset afterwards".into(),
+        ok: false,
+        detail: e.to_string(),
+        skipped: false,
+        millis: 0,
+        skipped_checks: Vec::new(),
+    })
 }
 
 async fn solve_and_grade(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> Result<Report, String> {

@@ -481,15 +481,29 @@ async fn command_in_pods(probe: &CommandProbe, set: &PodSet, backend: &dyn Backe
             format!("at least {} of {selection} to run `{shown}` in", set.min),
         );
     }
+    // A container that is not running cannot be exec'd into; what the kubelet says about it
+    // (a profile it cannot load, an app that crashes) is what the learner needs to see.
+    for pod in &pods {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        for container in exec_containers(pod, probe.container.as_deref()) {
+            if let Some(why) = not_running(pod, &container) {
+                let log = match crashed(pod, &container) {
+                    true => previous_log(&api, &name, &container).await,
+                    false => None,
+                };
+                let log = log.map(|l| format!("; its last output: {l}")).unwrap_or_default();
+                return Finding::fail(
+                    format!("in pod {}/{name}, container {container} {why}{log}", set.namespace),
+                    format!("every container of {selection} running, to run `{shown}` in"),
+                );
+            }
+        }
+    }
     let mut places = 0;
     let mut last = None;
     for pod in &pods {
         let name = pod.metadata.name.clone().unwrap_or_default();
-        let containers: Vec<String> = match &probe.container {
-            Some(c) => vec![c.clone()],
-            None => pod.spec.iter().flat_map(|s| s.containers.iter().map(|c| c.name.clone())).collect(),
-        };
-        for container in containers {
+        for container in exec_containers(pod, probe.container.as_deref()) {
             let place = format!("in pod {}/{name} container {container}", set.namespace);
             let target = format!("{}/{name}", set.namespace);
             let finding = match pod_exec(backend, &target, Some(&container), &probe.command).await {
@@ -512,36 +526,120 @@ async fn command_in_pods(probe: &CommandProbe, set: &PodSet, backend: &dyn Backe
     }
 }
 
+/// The containers of `pod` a command runs in: the one named, or every (non-init) container.
+fn exec_containers(pod: &k8s_openapi::api::core::v1::Pod, named: Option<&str>) -> Vec<String> {
+    match named {
+        Some(c) => vec![c.to_string()],
+        None => pod.spec.iter().flat_map(|s| s.containers.iter().map(|c| c.name.clone())).collect(),
+    }
+}
+
+/// Why `container` of `pod` is not running, in the kubelet's words (the reason and message of
+/// its waiting or terminated state, the ones `kubectl describe` shows in its events), or None
+/// when it runs.
+fn not_running(pod: &k8s_openapi::api::core::v1::Pod, container: &str) -> Option<String> {
+    let status = pod.status.as_ref();
+    let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into());
+    let Some(found) =
+        status.and_then(|s| s.container_statuses.as_ref()).and_then(|l| l.iter().find(|c| c.name == container))
+    else {
+        // Not started at all: unschedulable, or still in its init containers.
+        let condition = status
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|l| l.iter().find(|c| c.status != "True" && c.message.is_some()))
+            .and_then(|c| c.message.clone())
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        return Some(format!("has not started (pod phase {phase}){condition}"));
+    };
+    let state = found.state.as_ref();
+    if state.and_then(|s| s.running.as_ref()).is_some() {
+        return None;
+    }
+    let said = |reason: Option<&String>, message: Option<&String>| match (reason, message) {
+        (Some(r), Some(m)) => format!("{r}: {}", m.trim()),
+        (Some(r), None) => r.clone(),
+        (None, Some(m)) => m.trim().to_string(),
+        (None, None) => "no reason given".into(),
+    };
+    let last = found
+        .last_state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .map(|t| format!("; it last exited {} ({})", t.exit_code, said(t.reason.as_ref(), t.message.as_ref())))
+        .unwrap_or_default();
+    if let Some(waiting) = state.and_then(|s| s.waiting.as_ref()) {
+        return Some(format!("is not running: {}{last}", said(waiting.reason.as_ref(), waiting.message.as_ref())));
+    }
+    if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
+        return Some(format!("has exited {} ({})", t.exit_code, said(t.reason.as_ref(), t.message.as_ref())));
+    }
+    Some(format!("is not running (pod phase {phase}){last}"))
+}
+
+/// Whether `container` has run and exited at least once (so it has a previous log to show).
+fn crashed(pod: &k8s_openapi::api::core::v1::Pod, container: &str) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|l| l.iter().find(|c| c.name == container))
+        .is_some_and(|c| c.restart_count > 0 || c.state.as_ref().and_then(|s| s.terminated.as_ref()).is_some())
+}
+
+/// The last two lines a crashed container printed before it exited, if the API has them.
+async fn previous_log(
+    api: &kube::api::Api<k8s_openapi::api::core::v1::Pod>,
+    pod: &str,
+    container: &str,
+) -> Option<String> {
+    let mut params =
+        kube::api::LogParams { container: Some(container.into()), tail_lines: Some(2), ..Default::default() };
+    let mut text = api.logs(pod, &params).await.ok().filter(|t| !t.trim().is_empty());
+    if text.is_none() {
+        params.previous = true;
+        text = api.logs(pod, &params).await.ok();
+    }
+    text.map(|t| last_lines(&t)).filter(|t| t != "(none)")
+}
+
+/// The last three lines of a command's output, on one line (`(none)` when it printed nothing).
+fn last_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.trim().lines().collect();
+    if lines.is_empty() {
+        return "(none)".into();
+    }
+    lines[lines.len().saturating_sub(3)..].join(" | ")
+}
+
 /// Exit code and output patterns against what a command gave.
 fn judge_output(probe: &CommandProbe, output: &ExecOutput, place: &str) -> Finding {
     let shown = probe.command.join(" ");
     let mut expected = Vec::new();
     let mut ok = true;
     if let Some(code) = probe.exit_code {
-        expected.push(format!("exit code {code}"));
-        ok &= output.code == code;
+        expected.push(code.to_string());
+        ok &= code.accepts(output.code);
     }
-    for (pattern, must_match) in [(&probe.stdout_matches, true), (&probe.stdout_not_matches, false)] {
+    let patterns = [
+        (&probe.stdout_matches, true, "output", &output.stdout),
+        (&probe.stdout_not_matches, false, "output", &output.stdout),
+        (&probe.stderr_matches, true, "error output", &output.stderr),
+    ];
+    for (pattern, must_match, stream, text) in patterns {
         if let Some(pattern) = pattern {
             let Ok(re) = Regex::new(pattern) else {
                 return Finding::error(format!("bad pattern /{pattern}/"), "a valid pattern");
             };
-            expected.push(format!("output {}matching /{pattern}/", if must_match { "" } else { "not " }));
-            ok &= re.is_match(&output.stdout) == must_match;
+            expected.push(format!("{stream} {}matching /{pattern}/", if must_match { "" } else { "not " }));
+            ok &= re.is_match(text) == must_match;
         }
     }
-    let tail: String = output
-        .stdout
-        .trim()
-        .lines()
-        .rev()
-        .take(3)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join(" | ");
-    let observed = format!("`{shown}` {place} exited {} with output: {tail}", output.code);
+    let observed = format!(
+        "`{shown}` {place} exited {} with output: {}; error output: {}",
+        output.code,
+        last_lines(&output.stdout),
+        last_lines(&output.stderr)
+    );
     if !ok || probe.stdout_fields.is_empty() {
         return Finding::passed_if(ok, observed, expected.join(", "));
     }
@@ -614,7 +712,7 @@ async fn pod_exec(
 mod tests {
     use super::*;
     use crate::check::Outcome;
-    use crate::scenario::{Expectation, FieldCondition};
+    use crate::scenario::{ExitCode, Expectation, FieldCondition};
 
     fn secure(text: &str) -> Outcome {
         let conditions = [
@@ -659,5 +757,99 @@ mod tests {
         ] {
             assert_eq!(secure(&text), Outcome::Fail, "{text}");
         }
+    }
+
+    fn probe(yaml: &str) -> CommandProbe {
+        serde_saphyr::from_str(yaml).expect("a command probe")
+    }
+
+    fn output(code: i32, stdout: &str, stderr: &str) -> ExecOutput {
+        ExecOutput { code, stdout: stdout.into(), stderr: stderr.into() }
+    }
+
+    #[test]
+    fn a_command_expected_to_fail_must_fail_for_the_reason_given() {
+        let denied = probe(
+            "{pods: {namespace: n}, command: [mkdir, /tmp/x], exit-code: nonzero, stderr-matches: Operation not permitted}",
+        );
+        let eperm = output(1, "", "mkdir: can't create directory '/tmp/x': Operation not permitted\n");
+        let finding = judge_output(&denied, &eperm, "in pod n/p container c");
+        assert_eq!(finding.outcome, Outcome::Pass, "{finding:?}");
+        // It worked: the profile is not in force. The message says what ran and what it gave.
+        let finding = judge_output(&denied, &output(0, "", ""), "in pod n/p container c");
+        assert_eq!(finding.outcome, Outcome::Fail);
+        assert_eq!(
+            finding.observed,
+            "`mkdir /tmp/x` in pod n/p container c exited 0 with output: (none); error output: (none)"
+        );
+        assert_eq!(finding.expected, "a non-zero exit code, error output matching /Operation not permitted/");
+        // It failed, but not because of the profile.
+        let exists = output(1, "", "mkdir: can't create directory '/tmp/x': File exists\n");
+        let finding = judge_output(&denied, &exists, "in pod n/p container c");
+        assert_eq!(finding.outcome, Outcome::Fail);
+        assert!(
+            finding.observed.contains("exited 1") && finding.observed.ends_with("File exists"),
+            "{}",
+            finding.observed
+        );
+    }
+
+    #[test]
+    fn exit_codes_are_numbers_or_nonzero() {
+        let exact = probe("{pods: {namespace: n}, command: [ls, /x], exit-code: 1}");
+        assert_eq!(exact.exit_code, Some(ExitCode::Code(1)));
+        assert!(exact.exit_code.unwrap().accepts(1) && !exact.exit_code.unwrap().accepts(2));
+        let nonzero = probe("{pods: {namespace: n}, command: [ls, /x], exit-code: nonzero}");
+        assert!(nonzero.exit_code.unwrap().accepts(2) && !nonzero.exit_code.unwrap().accepts(0));
+        assert!(serde_saphyr::from_str::<CommandProbe>("{command: [ls], exit-code: sometimes}").is_err());
+        assert_eq!(judge_output(&exact, &output(2, "", "ls: cannot access '/x'"), "here").outcome, Outcome::Fail);
+    }
+
+    fn pod(status: serde_json::Value) -> k8s_openapi::api::core::v1::Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "n"},
+            "spec": {"containers": [{"name": "app", "image": "busybox"}, {"name": "side", "image": "busybox"}]},
+            "status": status,
+        }))
+        .expect("a pod")
+    }
+
+    #[test]
+    fn a_container_that_is_not_running_says_what_the_kubelet_reported() {
+        let p = pod(serde_json::json!({"phase": "Pending", "containerStatuses": [
+            {"name": "app", "image": "busybox", "imageID": "", "ready": false, "restartCount": 0,
+             "state": {"waiting": {"reason": "CreateContainerError",
+               "message": "failed to generate seccomp spec opts: cannot load seccomp profile \"/var/lib/kubelet/seccomp/profiles/x.json\": no such file or directory"}}},
+            {"name": "side", "image": "busybox", "imageID": "", "ready": true, "restartCount": 0,
+             "state": {"running": {"startedAt": "2026-12-02T10:00:00Z"}}}]}));
+        assert_eq!(exec_containers(&p, None), ["app", "side"]);
+        assert_eq!(exec_containers(&p, Some("side")), ["side"]);
+        let why = not_running(&p, "app").expect("app is not running");
+        assert!(why.starts_with("is not running: CreateContainerError: failed to generate seccomp"), "{why}");
+        assert!(why.contains("/var/lib/kubelet/seccomp/profiles/x.json"), "{why}");
+        assert!(!crashed(&p, "app"));
+        assert_eq!(not_running(&p, "side"), None);
+    }
+
+    #[test]
+    fn a_crashing_container_says_how_it_last_exited() {
+        let p = pod(serde_json::json!({"phase": "Running", "containerStatuses": [
+            {"name": "app", "image": "busybox", "imageID": "", "ready": false, "restartCount": 3,
+             "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container=app"}},
+             "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}));
+        assert_eq!(
+            not_running(&p, "app").as_deref(),
+            Some(
+                "is not running: CrashLoopBackOff: back-off 40s restarting failed container=app; it last exited 1 (Error)"
+            )
+        );
+        assert!(crashed(&p, "app"));
+        // No status for a container at all: the pod has not got that far.
+        let p = pod(serde_json::json!({"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "message": "0/2 nodes are available"}]}));
+        assert_eq!(
+            not_running(&p, "side").as_deref(),
+            Some("has not started (pod phase Pending): 0/2 nodes are available")
+        );
     }
 }

@@ -97,4 +97,14 @@ fn print_result(result: &ScenarioResult) {
             println!("       {}", case.detail);
         }
     }
+    // The same checks are skipped in every case of a scenario: name them once.
+    let mut skipped: Vec<&str> = Vec::new();
+    for check in result.cases.iter().flat_map(|c| &c.skipped_checks) {
+        if !skipped.contains(&check.as_str()) {
+            skipped.push(check);
+        }
+    }
+    if !skipped.is_empty() {
+        println!("  checks skipped on this backend, proven only where they run: {}", skipped.join("; "));
+    }
 }

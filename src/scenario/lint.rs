@@ -810,6 +810,7 @@ fn probe_findings(path: &str, tree: &Node, context: &tera::Context) -> Vec<Locat
                 conditions.extend(body.get("stdout-fields"));
                 regex(body.entry("stdout-matches"), &mut findings);
                 regex(body.entry("stdout-not-matches"), &mut findings);
+                regex(body.entry("stderr-matches"), &mut findings);
             }
             "network-access" => {
                 if let Some(port) = body.entry("port") {

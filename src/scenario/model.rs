@@ -958,15 +958,53 @@ pub struct CommandProbe {
     #[serde(default)]
     pub container: Option<String>,
     pub command: Vec<String>,
+    /// The exit code expected: a number, or `nonzero` for a command that must fail (how a
+    /// command fails differs between images: busybox `ls` exits 1, coreutils `ls` 2).
     #[serde(default)]
-    pub exit_code: Option<i32>,
+    pub exit_code: Option<ExitCode>,
     #[serde(default)]
     pub stdout_matches: Option<String>,
     #[serde(default)]
     pub stdout_not_matches: Option<String>,
+    /// What the error output must say (`Operation not permitted`, `Read-only file system`):
+    /// a command that fails for another reason (a typo, a missing binary) does not pass.
+    #[serde(default)]
+    pub stderr_matches: Option<String>,
     /// Parse stdout as JSON (or YAML) and check these fields (`kubesec scan` prints JSON).
     #[serde(default)]
     pub stdout_fields: Vec<FieldCondition>,
+}
+
+/// An expected exit code: `exit-code: 0`, `exit-code: 1` or `exit-code: nonzero`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ExitCode {
+    Code(i32),
+    Word(ExitWord),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExitWord {
+    Nonzero,
+}
+
+impl ExitCode {
+    pub fn accepts(self, code: i32) -> bool {
+        match self {
+            ExitCode::Code(want) => code == want,
+            ExitCode::Word(ExitWord::Nonzero) => code != 0,
+        }
+    }
+}
+
+impl std::fmt::Display for ExitCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitCode::Code(code) => write!(f, "exit code {code}"),
+            ExitCode::Word(ExitWord::Nonzero) => write!(f, "a non-zero exit code"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
