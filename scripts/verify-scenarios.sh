@@ -34,12 +34,12 @@ case $backend in
     ids=("$@")
     if ((${#ids[@]} == 0)); then
       # What the local backend cannot prove (real containers, a kubelet, kube-router, the CSR
-      # signer, a token file that is really absent), and the scenarios that edit the API
-      # server's manifest for admission, audit and encryption (every edit and restore is a ~20 s
-      # restart on kind). The others pass on kind too; name them to run them
+      # signer, a token file that is really absent, a node's systemd and dpkg), and the scenarios
+      # that edit the API server's manifest for admission, audit and encryption (every edit and
+      # restore is a ~20 s restart on kind). The others pass on kind too; name them to run them
       # (scripts/verify-scenarios.sh kind immutability api-server-access api-server-tls).
       ids=(seccomp-runtime-default network-policy-lockdown mtls-certificates sa-token-automount
-        audit-policy image-policy-webhook etcd-encryption)
+        audit-policy image-policy-webhook etcd-encryption host-os-footprint)
     fi
     "$ckslab" down >/dev/null 2>&1 || true
     trap '"$ckslab" down >/dev/null 2>&1 || true' EXIT
