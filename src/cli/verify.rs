@@ -83,7 +83,14 @@ pub async fn run(context: &Context, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn print_result(result: &ScenarioResult) {
-    println!("{}: {}", result.scenario, if result.ok() { "proven" } else { "NOT proven" });
+    let verdict = if !result.cases.is_empty() && result.cases.iter().all(|c| c.skipped) {
+        "skipped (not proven here)"
+    } else if result.ok() {
+        "proven"
+    } else {
+        "NOT proven"
+    };
+    println!("{}: {verdict}", result.scenario);
     for case in &result.cases {
         let mark = if case.skipped {
             "SKIP"
