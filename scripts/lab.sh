@@ -6,12 +6,13 @@
 # The local backend's binaries are downloaded from the official releases and verified against
 # their published checksums (`ckslab fetch-binaries`; CKSLAB_MIRROR=URL for a classroom
 # mirror); what cannot be fetched and verified is built from the Go module proxy instead.
-# CKSLAB_PROFILE=lab builds at opt-level 1, incremental (Cargo.toml [profile.lab]; not yet
-# measured against release, see README Speed).
+# It builds with Cargo's `lab` profile (opt-level 1, incremental; Cargo.toml): measured on 2
+# cores, a full build 9.7 min and a rebuild after a one-line change 5.4 s, against 42 min and
+# 14 min for release (README Speed). CKSLAB_PROFILE=release for the fully optimized build.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-profile=${CKSLAB_PROFILE:-release}
+profile=${CKSLAB_PROFILE:-lab}
 docker=""
 docker info >/dev/null 2>&1 && docker=1
 [[ -n $docker ]] || scripts/setup.sh --no-k8s
