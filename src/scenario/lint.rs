@@ -35,6 +35,22 @@ struct WrongView {
     fails: Vec<Spanned<String>>,
 }
 
+/// Names a template binds itself: `{% for x in ... %}` (and `for k, v in`), `{% set x = ... %}`.
+fn template_locals(body: &str) -> BTreeSet<String> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(
+            r"\{%-?\s*(?:for\s+([A-Za-z_][A-Za-z0-9_]*)(?:\s*,\s*([A-Za-z_][A-Za-z0-9_]*))?\s+in\b|set(?:_global)?\s+([A-Za-z_][A-Za-z0-9_]*)\s*=)",
+        )
+        .unwrap()
+    });
+    re.captures_iter(body)
+        .flat_map(|c| [c.get(1), c.get(2), c.get(3)])
+        .flatten()
+        .map(|m| m.as_str().to_string())
+        .collect()
+}
+
 fn template_variable() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     // The first identifier of every {{ ... }} or {% if/for ... %} expression.
@@ -135,10 +151,11 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
     // Params used in templates are defined.
     let defined: BTreeSet<&str> = scenario.params.keys().map(String::as_str).collect();
     let report_undefined = |file: &str, body: &str, findings: &mut Vec<Located>| {
+        let locals = template_locals(body);
         for (index, line) in body.lines().enumerate() {
             for captures in template_variable().captures_iter(line) {
                 let name = captures.get(1).or_else(|| captures.get(2)).expect("one group matches");
-                if is_tera_builtin(name.as_str()) || defined.contains(name.as_str()) {
+                if is_tera_builtin(name.as_str()) || defined.contains(name.as_str()) || locals.contains(name.as_str()) {
                     continue;
                 }
                 findings.push(Located {
@@ -871,4 +888,18 @@ fn probe_findings(path: &str, tree: &Node, context: &tera::Context) -> Vec<Locat
     }
     findings.sort_by_key(|f| (f.line, f.column));
     findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_and_set_variables_are_the_templates_own() {
+        let body =
+            "{% for w in workers %}{{ w }}{% endfor %}{%- for k, v in map %}{{ k }}{% endfor %}{% set n = 3 %}{{ n }}";
+        let locals = template_locals(body);
+        assert_eq!(locals.into_iter().collect::<Vec<_>>(), ["k", "n", "v", "w"]);
+        assert!(template_locals("{{ w }}").is_empty());
+    }
 }
