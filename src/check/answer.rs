@@ -70,18 +70,24 @@ pub fn normalize(kind: AnswerKind, value: &str, namespace: Option<&str>) -> Resu
             }
             Ok(format!("{ns}/{name}"))
         }
-        AnswerKind::Pod => {
+        AnswerKind::Pod | AnswerKind::Deployment => {
+            // The resource word kubectl takes before a name (`pod/x`, `deploy/x`) is not part of it.
+            let words: &[&str] = match kind {
+                AnswerKind::Pod => &["pod", "pods", "po"],
+                _ => &["deployment", "deployments", "deploy", "deployment.apps", "deployments.apps"],
+            };
+            let what = if kind == AnswerKind::Pod { "pod" } else { "Deployment" };
             let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
             let parts: Vec<&str> = compact.split('/').collect();
             let (ns, name) = match parts.as_slice() {
                 [name] => (namespace.map(str::to_lowercase), *name),
-                ["pod" | "pods", name] => (namespace.map(str::to_lowercase), *name),
-                [ns, "pod" | "pods", name] => (Some(ns.to_string()), *name),
+                [word, name] if words.contains(word) => (namespace.map(str::to_lowercase), *name),
+                [ns, word, name] if words.contains(word) => (Some(ns.to_string()), *name),
                 [ns, name] => (Some(ns.to_string()), *name),
-                _ => return Err(format!("{value:?} is not a pod as <name> or <namespace>/<name>")),
+                _ => return Err(format!("{value:?} is not a {what} as <name> or <namespace>/<name>")),
             };
             if name.is_empty() || ns.as_deref() == Some("") {
-                return Err(format!("{value:?} is not a pod name"));
+                return Err(format!("{value:?} is not a {what} name"));
             }
             Ok(match ns {
                 Some(ns) => format!("{ns}/{name}"),
@@ -95,7 +101,7 @@ fn format_hint(kind: AnswerKind) -> &'static str {
     match kind {
         AnswerKind::Text => "",
         AnswerKind::ServiceAccount => " (system:serviceaccount:<namespace>:<name> or <namespace>/<name>)",
-        AnswerKind::Pod => " (<name> or <namespace>/<name>)",
+        AnswerKind::Pod | AnswerKind::Deployment => " (<name> or <namespace>/<name>)",
     }
 }
 
@@ -166,11 +172,13 @@ pub fn problems(probe: &AnswerFileProbe) -> Vec<String> {
         if let Err(e) = normalize(answer.kind, &answer.equals, answer.namespace.as_deref()) {
             problems.push(format!("answer {key:?}: {e}"));
         }
-        if answer.kind == AnswerKind::Pod && answer.namespace.is_none() {
-            problems.push(format!("answer {key:?} is a pod: give its namespace, so a bare name can be read"));
+        let named = matches!(answer.kind, AnswerKind::Pod | AnswerKind::Deployment);
+        if named && answer.namespace.is_none() {
+            problems
+                .push(format!("answer {key:?} is a namespaced name: give its namespace, so a bare name can be read"));
         }
-        if answer.kind != AnswerKind::Pod && answer.namespace.is_some() {
-            problems.push(format!("answer {key:?}: namespace is only read for kind pod"));
+        if !named && answer.namespace.is_some() {
+            problems.push(format!("answer {key:?}: namespace is only read for kinds pod and deployment"));
         }
     }
     problems
@@ -241,6 +249,27 @@ mod tests {
             assert!(finding.observed.contains(says), "{text:?}: {}", finding.observed);
             assert!(!finding.expected.contains("report-gen"), "the expectation leaks the answer: {}", finding.expected);
         }
+    }
+
+    #[test]
+    fn a_deployment_reads_the_same_in_every_kubectl_spelling() {
+        for text in [
+            "pricing",
+            "Warehouse/Pricing",
+            "deploy/pricing",
+            "deployment/pricing",
+            "warehouse/deployments.apps/pricing",
+        ] {
+            assert_eq!(
+                normalize(AnswerKind::Deployment, text, Some("warehouse")).unwrap(),
+                "warehouse/pricing",
+                "{text}"
+            );
+        }
+        assert_eq!(normalize(AnswerKind::Deployment, "shop/pricing", Some("warehouse")).unwrap(), "shop/pricing");
+        assert!(normalize(AnswerKind::Deployment, "a/b/c", Some("warehouse")).is_err());
+        // (a pod's word is not a Deployment's)
+        assert_eq!(normalize(AnswerKind::Deployment, "pod/pricing", Some("warehouse")).unwrap(), "pod/pricing");
     }
 
     #[test]

@@ -1097,6 +1097,8 @@ pub enum AnswerKind {
     ServiceAccount,
     /// A pod: `<name>`, `<ns>/<name>`, optionally `pod/` or `pods/` before the name.
     Pod,
+    /// A Deployment: `<name>`, `<ns>/<name>`, optionally `deploy/` or `deployment/` before the name.
+    Deployment,
 }
 
 // ---------------------------------------------------------------------------------------------
