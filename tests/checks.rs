@@ -734,6 +734,16 @@ fn netpol_api(policies: Vec<Value>, shop_labels: Value) -> impl Fn(&str, &str, &
             ("GET", "/api/v1/namespaces/payments/pods") => (200, list("PodList", payments_pods.clone())),
             ("GET", "/api/v1/namespaces/shop/pods") => (200, list("PodList", shop_pods.clone())),
             ("GET", p) if p.ends_with("/pods") => (200, list("PodList", json!([]))),
+            // No workloads: the pods above are all there is (their ports are what resolves).
+            ("GET", p) if p.starts_with("/apis/apps/v1/namespaces/") => {
+                let kind = match p.rsplit('/').next().unwrap() {
+                    "deployments" => "DeploymentList",
+                    "statefulsets" => "StatefulSetList",
+                    "daemonsets" => "DaemonSetList",
+                    _ => "ReplicaSetList",
+                };
+                (200, json!({"apiVersion": "apps/v1", "kind": kind, "metadata": {}, "items": []}))
+            }
             _ => (404, status_body(404, &format!("no fixture for {method} {path}"))),
         }
     }
@@ -1126,7 +1136,10 @@ async fn a_command_in_selected_pods_lists_them_by_label_and_runs_in_each_contain
         ("GET", "/api/v1/namespaces/team/pods") if path.contains("labelSelector=app%3Dweb") => (
             200,
             json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
-                {"metadata": {"name": "web-1", "namespace": "team"}, "spec": {"containers": [{"name": "app"}, {"name": "sidecar"}]}}
+                {"metadata": {"name": "web-1", "namespace": "team"}, "spec": {"containers": [{"name": "app"}, {"name": "sidecar"}]},
+                 "status": {"phase": "Running", "containerStatuses": [
+                    {"name": "app", "image": "i", "imageID": "", "ready": true, "restartCount": 0, "state": {"running": {}}},
+                    {"name": "sidecar", "image": "i", "imageID": "", "ready": true, "restartCount": 0, "state": {"running": {}}}]}}
             ]}),
         ),
         ("GET", "/api/v1/namespaces/team/pods") => {
