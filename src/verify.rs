@@ -55,6 +55,13 @@ fn summary(report: &Report) -> String {
         .join("; ")
 }
 
+impl Case {
+    /// A case that ran, with no check skipped.
+    fn ran(name: String, ok: bool, detail: String, millis: u64) -> Case {
+        Case { name, ok, detail, skipped: false, millis, skipped_checks: Vec::new() }
+    }
+}
+
 /// The checks a report skipped, each as `id (why)`.
 fn skipped_checks(report: &Report) -> Vec<String> {
     report
@@ -115,14 +122,7 @@ pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress, aft
     let missing = missing_capabilities(scenario, lab.backend.as_ref());
     if !missing.is_empty() {
         let detail = crate::backend::lacks_message(lab.backend.name(), &missing);
-        cases.push(Case {
-            name: "runs on this backend".into(),
-            ok: false,
-            detail,
-            skipped: true,
-            millis: 0,
-            skipped_checks: Vec::new(),
-        });
+        cases.push(Case { skipped: true, ..Case::ran("runs on this backend".into(), false, detail, 0) });
         return ScenarioResult { scenario: scenario.id.clone(), cases };
     }
     for planned in plan(scenario) {
@@ -151,7 +151,7 @@ pub async fn verify(lab: &Lab, rendered: &Rendered, progress: &dyn Progress, aft
             }
         };
         let millis = started.elapsed().as_millis() as u64;
-        cases.push(Case { name, ok, detail, skipped: false, millis, skipped_checks });
+        cases.push(Case { skipped_checks, ..Case::ran(name, ok, detail, millis) });
     }
     if afterwards == Afterwards::Undo {
         cases.extend(undo_afterwards(lab, rendered, progress).await);
@@ -236,13 +236,9 @@ async fn reverse_pass(lab: &Lab, order: &[Rendered], progress: &dyn Progress) ->
         let outcome = solve_and_grade(lab, rendered, progress).await;
         let millis = started.elapsed().as_millis() as u64;
         cases.push(match outcome {
-            Ok(report) if report.passed => {
-                Case { name, ok: true, detail: String::new(), skipped: false, millis, skipped_checks: Vec::new() }
-            }
-            Ok(report) => {
-                Case { name, ok: false, detail: summary(&report), skipped: false, millis, skipped_checks: Vec::new() }
-            }
-            Err(detail) => Case { name, ok: false, detail, skipped: false, millis, skipped_checks: Vec::new() },
+            Ok(report) if report.passed => Case::ran(name, true, String::new(), millis),
+            Ok(report) => Case::ran(name, false, summary(&report), millis),
+            Err(detail) => Case::ran(name, false, detail, millis),
         });
         previous = format!("{id} solved");
     }
@@ -277,14 +273,7 @@ pub fn junit(results: &[ScenarioResult]) -> String {
 /// Undoes `rendered` after a proof; a failure is a failed case.
 async fn undo_afterwards(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> Option<Case> {
     let e = lab.undo(rendered, progress).await.err()?;
-    Some(Case {
-        name: "reset afterwards".into(),
-        ok: false,
-        detail: e.to_string(),
-        skipped: false,
-        millis: 0,
-        skipped_checks: Vec::new(),
-    })
+    Some(Case::ran("reset afterwards".into(), false, e.to_string(), 0))
 }
 
 async fn solve_and_grade(lab: &Lab, rendered: &Rendered, progress: &dyn Progress) -> Result<Report, String> {

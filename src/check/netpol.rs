@@ -395,10 +395,19 @@ async fn workload_pods(client: &kube::Client, backend: &dyn Backend, namespace: 
     Ok(pods)
 }
 
+/// Labels a controller adds to the pods it makes; no policy or flow means them.
+const CONTROLLER_LABELS: [&str; 3] = ["pod-template-hash", "controller-revision-hash", "pod-template-generation"];
+
+fn without_controller_labels(mut labels: Labels) -> Labels {
+    for label in CONTROLLER_LABELS {
+        labels.remove(label);
+    }
+    labels
+}
+
 /// A pod as a template describes it (labels and containers; nothing the controller adds).
 fn template_pod(template: PodTemplateSpec) -> Pod {
-    let mut labels = template.metadata.and_then(|m| m.labels).unwrap_or_default();
-    labels.remove("pod-template-hash");
+    let labels = without_controller_labels(template.metadata.and_then(|m| m.labels).unwrap_or_default());
     Pod {
         metadata: kube::api::ObjectMeta { labels: Some(labels), ..Default::default() },
         spec: template.spec,
@@ -577,10 +586,7 @@ async fn only_these_flows(namespace: &str, flows: &[Flow], client: &kube::Client
     };
     // The namespace's pods as they run (minus the labels only their controllers care about).
     for pod in cluster.pods.get(namespace).into_iter().flatten() {
-        let mut labels = pod.metadata.labels.clone().unwrap_or_default();
-        labels.remove("pod-template-hash");
-        labels.remove("controller-revision-hash");
-        labels.remove("pod-template-generation");
+        let labels = without_controller_labels(pod.metadata.labels.clone().unwrap_or_default());
         add(cluster.pod(namespace, &labels));
     }
     // A new pod of each namespace involved, and the pods the flows name; and the same labels
