@@ -35,11 +35,11 @@ case $backend in
     if ((${#ids[@]} == 0)); then
       # What the local backend cannot prove (real containers, a kubelet, kube-router, the CSR
       # signer, a token file that is really absent, a syscall a Localhost seccomp profile denies,
-      # a write a read-only root refuses, a node's systemd and dpkg, what processes do on a node), and the scenarios that edit
+      # a write a read-only root refuses, a node's systemd and dpkg, its packet filter, what processes do on a node), and the scenarios that edit
       # the API server's manifest for admission, audit and encryption (every edit and restore is
       # a ~20 s restart on kind). The others pass on kind too; name them to run them
       # (scripts/verify-scenarios.sh kind api-server-access api-server-tls).
-      ids=(host-os-footprint behavioral-analytics detect-threats seccomp-runtime-default seccomp-localhost-profile network-policy-lockdown
+      ids=(host-os-footprint external-network-access behavioral-analytics detect-threats seccomp-runtime-default seccomp-localhost-profile network-policy-lockdown
         mtls-certificates sa-token-automount immutability audit-policy image-policy-webhook etcd-encryption)
     fi
     "$ckslab" down >/dev/null 2>&1 || true

@@ -11,6 +11,7 @@ pub mod digest;
 pub mod dockerfile;
 mod etcd;
 pub mod fields;
+pub mod firewall;
 pub mod keys;
 mod netpol;
 mod node;
@@ -207,6 +208,7 @@ async fn probe_inner(spec: &Probe, backend: &dyn Backend) -> Finding {
         Probe::NodeWrite(p) => access::node_write(p, backend).await,
         Probe::TlsHandshake(p) => tls::tls_handshake(p, backend).await,
         Probe::AnswerFile(p) => answer::answer_file(p, backend).await,
+        Probe::Firewall(p) => firewall::firewall(p, backend).await,
     }
 }
 

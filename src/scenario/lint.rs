@@ -489,6 +489,18 @@ fn probe_problems(probe: &Probe) -> Vec<String> {
             problems
         }
         Probe::AnswerFile(a) => crate::check::answer::problems(a),
+        Probe::Firewall(f) => {
+            let mut problems = Vec::new();
+            if f.closed.is_empty() && f.open.is_empty() {
+                problems.push("firewall needs ports that must be closed, open, or both".to_string());
+            }
+            for port in f.closed.iter().chain(&f.open) {
+                if let Err(e) = port.get::<u16>() {
+                    problems.push(format!("firewall port: {e}"));
+                }
+            }
+            problems
+        }
         Probe::AnonymousRequest(a) if !a.path.starts_with('/') => {
             vec![format!("anonymous-request path {:?} must start with /", a.path)]
         }
@@ -523,6 +535,7 @@ pub fn probe_needs(probe: &Probe) -> Vec<Capability> {
         Probe::AuditLog(_) => vec![Capability::ControlPlaneFiles],
         Probe::Command(c) if c.pod.is_some() || c.pods.is_some() => vec![Capability::PodExec],
         Probe::Command(_) => vec![Capability::ControlPlaneFiles],
+        Probe::Firewall(_) => vec![Capability::NodeOs],
         // Each alternative may need something else; what all of them need is what counts.
         Probe::AllOf(parts) => {
             let mut all: Vec<Capability> = parts.iter().flat_map(probe_needs).collect();

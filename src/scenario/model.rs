@@ -448,6 +448,9 @@ pub enum Probe {
     /// Answers the learner wrote into a node file, one `key: value` line each, compared
     /// normalized (case, whitespace, the equivalent spellings of a name).
     AnswerFile(AnswerFileProbe),
+    /// A node's packet filter (iptables and nftables rulesets, read as data): TCP ports closed
+    /// to, or open to, every new connection from another machine.
+    Firewall(FirewallProbe),
     /// Passes when any of these probes passes (for answers that can take several shapes).
     AnyOf(Vec<Probe>),
     /// Passes when every one of these probes passes.
@@ -475,6 +478,7 @@ impl Probe {
             Probe::NodeWrite(_) => "node-write",
             Probe::TlsHandshake(_) => "tls-handshake",
             Probe::AnswerFile(_) => "answer-file",
+            Probe::Firewall(_) => "firewall",
             Probe::AnyOf(_) => "any-of",
             Probe::AllOf(_) => "all-of",
         }
@@ -886,6 +890,22 @@ pub struct Flow {
     /// Permitted but not required: it may be allowed or denied.
     #[serde(default)]
     pub optional: bool,
+}
+
+/// Which TCP ports a node's packet filter closes to other machines, and which it leaves open.
+/// Judged over every new IPv4 connection that can arrive on the node's uplink (any source, any
+/// of the node's addresses), so a rule that drops one source does not close a port.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FirewallProbe {
+    #[serde(default)]
+    pub node: Option<NodeRef>,
+    /// Ports every such connection to must be dropped or rejected.
+    #[serde(default)]
+    pub closed: Vec<TemplatedNumber>,
+    /// Ports no rule may drop any such connection to.
+    #[serde(default)]
+    pub open: Vec<TemplatedNumber>,
 }
 
 /// A number written as itself or as a template of params (`"{{ port }}"`), read after rendering.
