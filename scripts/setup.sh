@@ -18,6 +18,8 @@ done
 
 need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+# scripts/fetch-prebuilt.sh (lab.sh with a mirror) and its tests download with curl.
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # The web UI's terminal pane: vim and kubectl's bash completion, as on the exam desktop.
 command -v vim >/dev/null 2>&1 || need_apt+=(vim)
 [[ -r /usr/share/bash-completion/bash_completion ]] || need_apt+=(bash-completion)
