@@ -14,7 +14,7 @@
 #   bench/first-run-mirror.sh [CKSLAB] [SOURCE_BIN_DIR]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-ckslab=${1:-$repo/target/lab/ckslab}
+ckslab=$(realpath "${1:-$repo/target/lab/ckslab}")
 src=${2:-${XDG_CACHE_HOME:-$HOME/.cache}/ckslab/bin/v1.34.4}
 work=$(mktemp -d)
 server="" serve_pid=""
