@@ -44,16 +44,8 @@ if [[ -z $docker ]]; then
     export CKSLAB_BIN_DIR
   fi
 else
-  cache=${CKSLAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ckslab}
-  # A classroom bundle (`ckslab bundle install`) leaves the node and stand-in images as
-  # `docker save` archives in the cache: load them into this engine.
-  node="$cache/kind/kind-node-v1.34.4.tar"
-  if [[ -f $node ]] && ! docker image inspect ckslab/kind-node:v1.34.4 >/dev/null 2>&1; then
-    docker load -i "$node" >/dev/null
-  fi
-  for archive in "$cache"/kind/stand-ins/*.tar; do
-    if [[ -f $archive ]]; then docker load -i "$archive" >/dev/null; fi
-  done
+  # ckslab takes the node image, kube-router and the stand-ins from their archives in the cache
+  # (built here, or installed from a classroom bundle) and loads what the engine lacks.
   if [[ -z ${CKSLAB_KIND_NODE_IMAGE:-} ]] && docker image inspect ckslab/kind-node:v1.34.4 >/dev/null 2>&1; then
     # An offline machine that built ckslab's node image (scripts/build-kind-node.sh) uses it.
     export CKSLAB_KIND_NODE_IMAGE=ckslab/kind-node:v1.34.4

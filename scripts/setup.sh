@@ -5,14 +5,17 @@
 #                               # tools (kubesec, syft)
 #   scripts/setup.sh --e2e      # also Chromium and the browser test's npm packages
 #   scripts/setup.sh --no-k8s   # leave the Kubernetes binaries out (scripts/lab.sh fetches them)
+#   scripts/setup.sh --packages-only  # only the Debian and npm packages (scripts/test.sh builds
+#                               # the Go binaries beside the Rust build)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-e2e="" k8s=1
+e2e="" k8s=1 tools=1
 for arg in "$@"; do
   case $arg in
     --e2e) e2e=1 ;;
     --no-k8s) k8s="" ;;
-    *) echo "usage: $0 [--e2e] [--no-k8s]" >&2; exit 2 ;;
+    --packages-only) k8s="" tools="" ;;
+    *) echo "usage: $0 [--e2e] [--no-k8s | --packages-only]" >&2; exit 2 ;;
   esac
 done
 
@@ -36,7 +39,7 @@ fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: Rust is missing: install it from https://rustup.rs" >&2; exit 2; }
 [[ -z $k8s ]] || "$repo/scripts/build-k8s.sh" >&2
 # kubesec and syft, which scenarios put on a node's PATH (~/.cache/ckslab/node-tools).
-"$repo/scripts/build-tools.sh" >&2
+[[ -z $tools ]] || "$repo/scripts/build-tools.sh" >&2
 
 if [[ -n $e2e && -f "$repo/tests/e2e/package.json" ]]; then
   (cd "$repo/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)

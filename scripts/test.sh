@@ -8,32 +8,62 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-scripts/setup.sh --e2e
+scripts/setup.sh --e2e --packages-only
+mkdir -p target
+base_path=$PATH
 
-CKSLAB_BIN_DIR=${CKSLAB_BIN_DIR:-$(scripts/build-k8s.sh 2>/dev/null | tail -n 1)}
-export CKSLAB_BIN_DIR
+# The Go builds (the Kubernetes binaries, the node tools, the kind node image, kube-router) and
+# the Rust build need nothing from each other: the Go side runs in the background while cargo
+# lints and builds, and what it found for the kind tests comes back through target/ci-prep.env.
 # kind: a Docker engine of our own for this run (its own socket and data dir; stopped at the end
 # with no container left), the offline node image, kube-router for NetworkPolicy and the
 # stand-in images, all cached under ~/.cache/ckslab/kind and rebuilt only when an input changes.
+prep_log=target/ci-prep.log
+prep_env=target/ci-prep.env
+: >"$prep_env"
+kind_job="" prep_job=""
 if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
   # (assignments first: `export X=$(cmd)` would hide a failing cmd from set -e)
   engine=$(scripts/docker-engine.sh start | tail -n 1)
   export "${engine:?}"
-  # (a kind proof still running in the background goes first)
-  trap 'if [[ -n ${kind_job:-} ]]; then kill "$kind_job" 2>/dev/null || true; fi; scripts/docker-engine.sh stop' EXIT
-  CKSLAB_KIND_NODE_IMAGE=$(scripts/build-kind-node.sh | tail -n 1)
-  export CKSLAB_KIND_NODE_IMAGE
-  scripts/kind-netpol.sh | tail -n 1
-  CKSLAB_KIND_LOAD_IMAGES=$(scripts/build-stand-in-images.sh | tr '\n' ' ')
-  export CKSLAB_KIND_LOAD_IMAGES
+fi
+# (a job still running in the background goes first, then the engine)
+trap 'for job in $prep_job $kind_job; do kill "$job" 2>/dev/null || true; done
+  if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then scripts/docker-engine.sh stop; fi' EXIT
+(
+  set -euo pipefail
+  start=$SECONDS
+  echo "CKSLAB_BIN_DIR=$(scripts/build-k8s.sh | tail -n 1)" >>"$prep_env"
+  scripts/build-tools.sh | tail -n 1
+  if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
+    echo "CKSLAB_KIND_NODE_IMAGE=$(scripts/build-kind-node.sh | tail -n 1)" >>"$prep_env"
+    scripts/kind-netpol.sh | tail -n 1
+    echo "CKSLAB_KIND_LOAD_IMAGES=$(scripts/build-stand-in-images.sh | tr '\n' ' ')" >>"$prep_env"
+  fi
+  echo "test.sh: Go builds and kind images ready in $((SECONDS - start))s"
+) >"$prep_log" 2>&1 &
+prep_job=$!
+
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo build --locked --all-targets
+
+if ! wait "$prep_job"; then
+  prep_job=""
+  tail -n 60 "$prep_log" >&2
+  echo "test.sh: the Go builds or kind images failed (all of it in $prep_log)" >&2
+  exit 1
+fi
+prep_job=""
+tail -n 3 "$prep_log"
+while IFS= read -r line; do export "${line?}"; done <"$prep_env"
+[[ -n ${CKSLAB_BIN_DIR:-} ]] || { echo "test.sh: build-k8s.sh printed no bin dir" >&2; exit 1; }
+if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
   export PATH="$CKSLAB_BIN_DIR:$PATH" # kind v0.33 (built by build-kind-node.sh)
   # The engine is there: a kind test that cannot run fails instead of saying SKIPPED.
   export CKSLAB_REQUIRE_ENGINE=1
 fi
 
-cargo fmt --check
-cargo clippy --locked --all-targets -- -D warnings
-cargo build --locked --all-targets
 # The integration tests that need a cluster share one; run test binaries one at a time so two
 # clusters never compete for the same ports. The kind tests say SKIPPED (ignored) where no
 # engine can be had.
@@ -46,9 +76,26 @@ GOFLAGS= go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 # The kind proofs run beside the local ones: another backend (a Docker engine, its own data
 # dir, no shared ports), and most of a proof is waiting for restarts and rollouts, so together
 # they take about as long as the local ones alone. Their lines are prefixed with [kind].
-kind_job=""
+#
+# They run as a classroom machine does: from a bundle (`ckslab bundle create`) installed into
+# an empty cache, with the images gone from the engine and no CKSLAB_KIND_* variable, so `up`
+# must take the node image, kube-router and the stand-ins from the installed archives.
 if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
-  (set -o pipefail; scripts/verify-scenarios.sh kind 2>&1 | sed -u 's/^/[kind] /') &
+  bundle=target/ci-bundle.tar.gz class_cache=$repo/target/ci-bundle-cache
+  rm -rf "$class_cache" "$bundle"
+  start=$SECONDS
+  target/debug/ckslab bundle create --out "$bundle" | grep -v '^  ' || true
+  [[ -f $bundle ]] || { echo "test.sh: bundle create wrote no bundle" >&2; exit 1; }
+  env -u CKSLAB_BIN_DIR -u CKSLAB_NODE_TOOLS_DIR CKSLAB_CACHE="$class_cache" \
+    target/debug/ckslab bundle install "$bundle" | grep -v '^  '
+  # shellcheck disable=SC2086 # a list of image names
+  docker rmi "$CKSLAB_KIND_NODE_IMAGE" ckslab/kube-router:v2.1.0 $CKSLAB_KIND_LOAD_IMAGES >/dev/null
+  rm -f "$bundle"
+  echo "test.sh: classroom bundle made and installed into an empty cache in $((SECONDS - start))s"
+  (set -o pipefail
+    env -u CKSLAB_BIN_DIR -u CKSLAB_NODE_TOOLS_DIR -u CKSLAB_KIND_NODE_IMAGE -u CKSLAB_KIND_LOAD_IMAGES \
+      CKSLAB_CACHE="$class_cache" PATH="$base_path" CKSLAB="$class_cache/bin/ckslab" \
+      scripts/verify-scenarios.sh kind 2>&1 | sed -u 's/^/[kind] /') &
   kind_job=$!
 fi
 scripts/verify-scenarios.sh

@@ -26,7 +26,11 @@ fn write(path: &Path, data: &[u8], mode: u32) {
 /// A source cache with every local binary and one stand-in image, and an empty target cache.
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let source = Roots { cache: dir.path().join("src-cache"), bin_dir: dir.path().join("src-cache/bin/v1.34.4") };
+    let source = Roots {
+        cache: dir.path().join("src-cache"),
+        bin_dir: dir.path().join("src-cache/bin/v1.34.4"),
+        node_tools: dir.path().join("src-cache/node-tools"),
+    };
     for name in LOCAL_BINARIES {
         // Big enough to span many gzip blocks.
         let data: Vec<u8> = format!("{name} ").bytes().cycle().take(200_000).collect();
@@ -34,15 +38,23 @@ fn fixture() -> Fixture {
     }
     write(&source.cache.join("kind/stand-ins/busybox_latest.tar"), b"a docker save archive", 0o644);
     write(&source.cache.join("kind/stand-ins/busybox_latest.tar.inputs"), b"key\n", 0o644);
+    write(&source.cache.join("kind/images/ckslab_kube-router_v2.1.0.tar"), b"kube-router's archive", 0o644);
+    // One node tool of two (kubesec is not built).
+    write(&source.node_tools.join("syft-v1.57.1/syft"), b"#!/bin/sh\necho syft\n", 0o755);
     let ckslab = dir.path().join("ckslab-build/ckslab");
     write(&ckslab, b"#!/bin/sh\necho ckslab\n", 0o755);
-    let target = Roots { cache: dir.path().join("dst-cache"), bin_dir: dir.path().join("dst-cache/bin/v1.34.4") };
+    let target = Roots {
+        cache: dir.path().join("dst-cache"),
+        bin_dir: dir.path().join("dst-cache/bin/v1.34.4"),
+        node_tools: dir.path().join("dst-cache/node-tools"),
+    };
     let bundle = dir.path().join("out/class.tar.gz");
     Fixture { _dir: dir, source, ckslab, bundle, target }
 }
 
 fn create(f: &Fixture) -> bundle::CreateReport {
-    let options = CreateOptions { roots: f.source.clone(), ckslab: f.ckslab.clone(), out: f.bundle.clone() };
+    let options =
+        CreateOptions { roots: f.source.clone(), ckslab: f.ckslab.clone(), out: f.bundle.clone(), replace: false };
     bundle::create(&options, &ProgressBar::hidden()).unwrap()
 }
 
@@ -104,12 +116,14 @@ fn a_bundle_installs_every_file_where_the_caches_expect_it() {
     let f = fixture();
     let report = create(&f);
     assert!(report.absent.iter().any(|a| a.contains("kind node image")), "{:?}", report.absent);
+    assert!(report.absent.iter().any(|a| a.contains("node tool kubesec")), "{:?}", report.absent);
     let entries = unpack(&f.bundle);
     assert_eq!(entries[0].0, bundle::MANIFEST, "the manifest comes first");
     assert_eq!(entries[1].0, "ckslab", "then the program, a plain member learners can extract");
     let manifest: bundle::Manifest = serde_json::from_slice(&entries[0].1).unwrap();
     assert_eq!(manifest, report.manifest);
-    assert_eq!(manifest.files.len(), 1 + LOCAL_BINARIES.len() + 2);
+    // ckslab, the local binaries, syft, kube-router, a stand-in and its .inputs
+    assert_eq!(manifest.files.len(), 1 + LOCAL_BINARIES.len() + 4);
     use sha2::Digest;
     let file_sha = hex::encode(sha2::Sha256::digest(std::fs::read(&f.bundle).unwrap()));
     assert_eq!(report.sha256, file_sha, "the digest learners compare is sha256sum's");
@@ -128,6 +142,16 @@ fn a_bundle_installs_every_file_where_the_caches_expect_it() {
         std::fs::read(f.target.cache.join("kind/stand-ins/busybox_latest.tar")).unwrap(),
         b"a docker save archive"
     );
+    assert_eq!(
+        std::fs::read(f.target.cache.join("kind/images/ckslab_kube-router_v2.1.0.tar")).unwrap(),
+        b"kube-router's archive"
+    );
+    let syft = f.target.node_tools.join("syft-v1.57.1/syft");
+    assert_eq!(std::fs::read(&syft).unwrap(), b"#!/bin/sh\necho syft\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&syft).unwrap().permissions().mode() & 0o777, 0o755, "node tools stay executable");
+    }
     assert!(!tree(&f.target.cache).keys().any(|k| k.contains("/.") || k.starts_with('.')), "no hidden leftovers");
 
     // Installing again replaces in place (a newer bundle over an older one).
@@ -138,7 +162,8 @@ fn a_bundle_installs_every_file_where_the_caches_expect_it() {
 fn a_bundle_needs_the_local_binaries() {
     let f = fixture();
     std::fs::remove_file(f.source.bin_dir.join("etcd")).unwrap();
-    let options = CreateOptions { roots: f.source.clone(), ckslab: f.ckslab.clone(), out: f.bundle.clone() };
+    let options =
+        CreateOptions { roots: f.source.clone(), ckslab: f.ckslab.clone(), out: f.bundle.clone(), replace: false };
     let err = bundle::create(&options, &ProgressBar::hidden()).unwrap_err();
     assert!(err.to_string().contains("ckslab fetch-binaries"), "{err}");
     assert!(!f.bundle.exists() && !f.bundle.parent().unwrap().exists());
@@ -237,4 +262,39 @@ fn an_install_that_fails_midway_leaves_the_caches_as_they_were() {
     let err = install(&f, &f.bundle).unwrap_err();
     assert!(matches!(err, BundleError::Io { .. }), "{err:?}");
     assert_eq!(tree(&f.target.cache), before, "the cache is as it was: no new, hidden or replaced file");
+}
+
+#[test]
+fn create_replaces_only_a_regular_file_and_only_when_asked() {
+    let f = fixture();
+    let with = |out: &Path, replace: bool| CreateOptions {
+        roots: f.source.clone(),
+        ckslab: f.ckslab.clone(),
+        out: out.to_path_buf(),
+        replace,
+    };
+    write(&f.bundle, b"last week's bundle", 0o644);
+    let err = bundle::create(&with(&f.bundle, false), &ProgressBar::hidden()).unwrap_err();
+    assert!(matches!(err, BundleError::OutExists { .. }), "{err}");
+    assert!(err.to_string().contains("--force"), "{err}");
+    assert_eq!(std::fs::read(&f.bundle).unwrap(), b"last week's bundle", "left as it was");
+    bundle::create(&with(&f.bundle, true), &ProgressBar::hidden()).unwrap();
+    assert_ne!(std::fs::read(&f.bundle).unwrap(), b"last week's bundle", "replaced when asked");
+
+    // A folder, or a link (to /dev/null, say), is never renamed over, even with --force.
+    let dir = f.bundle.with_file_name("a-folder");
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = f.bundle.with_file_name("a-link");
+    std::os::unix::fs::symlink(&f.bundle, &link).unwrap();
+    for out in [&dir, &link] {
+        let err = bundle::create(&with(out, true), &ProgressBar::hidden()).unwrap_err();
+        assert!(matches!(err, BundleError::OutNotAFile { .. }), "{}: {err}", out.display());
+    }
+    assert!(dir.is_dir() && std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    let leftovers: Vec<_> = std::fs::read_dir(f.bundle.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "no partial file left: {leftovers:?}");
 }

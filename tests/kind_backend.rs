@@ -16,6 +16,16 @@ case "$1" in
   # Node containers of the cluster (a killed `up` can leave some that kind's delete misses).
   ps) [ -f "$FAKE_ROOT/leftover" ] && cat "$FAKE_ROOT/leftover"; exit 0 ;;
   rm) rm -f "$FAKE_ROOT/leftover"; exit 0 ;;
+  # Images in the engine are files under $FAKE_ROOT/images; `load -i` adds an archive's names.
+  image) [ -f "$FAKE_ROOT/images/$(echo "$3" | tr '/:' '__')" ]; exit ;;
+  load)
+    mkdir -p "$FAKE_ROOT/images"
+    for n in $(tar -xOf "$3" manifest.json | tr -d '[]{}" ' | tr ',' '\n' | sed -n 's/^RepoTags://p'); do
+      touch "$FAKE_ROOT/images/$(echo "$n" | tr '/:' '__')"
+    done
+    exit 0 ;;
+  # The default-CNI probe of an offline node image: this one has kind's.
+  run) exit 0 ;;
   exec)
     shift
     [ "$1" = "-i" ] && shift
@@ -41,6 +51,7 @@ case "$1 $2" in
     grep -q "kind: Cluster" "$cfg" || exit 9
     echo "$name" >> "$FAKE_ROOT/clusters"
     cp "$FAKE_KUBECONFIG" "$kc" ;;
+  "load docker-image") exit 0 ;;
   "delete cluster")
     shift 2
     while [ $# -gt 0 ]; do case "$1" in --name) name=$2 ;; esac; shift; done
@@ -130,6 +141,54 @@ async fn kind_backend_plumbing() {
     node_file_steps_leave_backups().await;
     a_missing_node_image_names_the_command_that_builds_it().await;
     a_failed_create_says_why_and_deletes_only_its_nodes().await;
+    up_loads_what_the_engine_lacks_from_the_cache().await;
+}
+
+/// A `docker save`-shaped archive: a layer and a manifest.json naming `tags`.
+fn image_archive(path: &Path, tags: &[&str]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let manifest = serde_json::json!([{"Config": "blobs/sha256/c", "RepoTags": tags, "Layers": ["blobs/sha256/l"]}]);
+    let mut tar = tar::Builder::new(std::fs::File::create(path).unwrap());
+    for (name, data) in [("blobs/sha256/l", b"layer".to_vec()), ("manifest.json", manifest.to_string().into_bytes())] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, &data[..]).unwrap();
+    }
+    tar.finish().unwrap();
+}
+
+/// What a classroom bundle leaves in the cache is enough for `up`: no CKSLAB_KIND_* variable.
+async fn up_loads_what_the_engine_lacks_from_the_cache() {
+    let fakes = Fakes::new();
+    let cache = fakes.dir.path().join("cache/kind");
+    image_archive(&cache.join("kind-node-v1.34.4.tar"), &["ckslab/kind-node:v1.34.4"]);
+    image_archive(&cache.join("images/ckslab_kube-router_v2.1.0.tar"), &["ckslab/kube-router:v2.1.0"]);
+    image_archive(&cache.join("stand-ins/busybox_latest.tar"), &["busybox:latest", "busybox:1.36"]);
+    image_archive(&cache.join("stand-ins/nginx_1.27.tar"), &["nginx:1.27"]);
+    // nginx is in the engine already: not loaded again.
+    std::fs::create_dir_all(fakes.node_root("images")).unwrap();
+    std::fs::write(fakes.node_root("images").join("nginx_1.27"), "").unwrap();
+
+    let backend = fakes.backend().with_cache(cache.clone());
+    backend.up(&LogProgress).await.unwrap();
+    let log = fakes.log();
+    let loads: Vec<&str> = log.lines().filter(|l| l.starts_with("docker load")).collect();
+    assert_eq!(
+        loads,
+        [
+            format!("docker load -i {}", cache.join("kind-node-v1.34.4.tar").display()),
+            format!("docker load -i {}", cache.join("images/ckslab_kube-router_v2.1.0.tar").display()),
+            format!("docker load -i {}", cache.join("stand-ins/busybox_latest.tar").display()),
+        ],
+        "each missing archive once, in that order: {log}"
+    );
+    assert!(log.contains("kind load docker-image --name ckslab busybox:1.36 busybox:latest nginx:1.27"), "{log}");
+    let config = std::fs::read_to_string(fakes.home().join("kind/cluster.yaml")).unwrap();
+    assert!(config.contains("image: ckslab/kind-node:v1.34.4"), "{config}");
+    let create = log.find("kind create cluster").unwrap();
+    assert!(log.rfind("docker load").unwrap() < create, "the engine has every image before create: {log}");
 }
 
 async fn a_missing_node_image_names_the_command_that_builds_it() {

@@ -9,7 +9,8 @@
 //! |-------------------------|--------------------------------------------------|
 //! | `ckslab`                | `<cache>/bin/ckslab`                             |
 //! | `bin/v1.34.4/<name>`    | the local backend's bin dir ([`tools::bin_dir`]) |
-//! | `kind/<path>`           | `<cache>/kind/<path>` (node image, stand-ins)    |
+//! | `kind/<path>`           | `<cache>/kind/<path>` (node image, kube-router, stand-ins) |
+//! | `node-tools/<tool>-<version>/<tool>` | the node tools' dir ([`tools::node_tools_dir`]) |
 //!
 //! Install reads the whole bundle once and checks every digest before it writes anything, then
 //! reads it again into hidden files beside their destinations (checking again), and only then
@@ -25,13 +26,13 @@ use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::tools::{self, KUBERNETES_VERSION, LOCAL_BINARIES};
+use crate::backend::kind::offline::{NETPOL_ARCHIVE, NODE_ARCHIVE};
+use crate::tools::{self, KUBERNETES_VERSION, LOCAL_BINARIES, NODE_TOOLS};
 
 pub use install::{InstallOptions, InstallReport, install, verify};
 
 pub const MANIFEST: &str = "ckslab-bundle.json";
 const FORMAT: u32 = 1;
-const NODE_IMAGE_TAR: &str = "kind-node-v1.34.4.tar";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
@@ -55,6 +56,10 @@ pub enum BundleError {
     NotTheExpectedBundle { expected: String, actual: String },
     #[error("{what} is missing ({}): {hint}", path.display())]
     MissingSource { what: String, path: PathBuf, hint: String },
+    #[error("{} is already there; nothing was written\n  fix: choose another --out, or pass --force to replace it", path.display())]
+    OutExists { path: PathBuf },
+    #[error("{} is not a regular file (a device, folder or link); nothing was written\n  fix: give --out a file path", path.display())]
+    OutNotAFile { path: PathBuf },
     #[error("{} changed while the bundle was being written; run `ckslab bundle create` again", path.display())]
     SourceChanged { path: PathBuf },
     #[error("{}: {source}", path.display())]
@@ -95,11 +100,13 @@ pub struct Roots {
     pub cache: PathBuf,
     /// The local backend's bin dir ([`tools::bin_dir`]).
     pub bin_dir: PathBuf,
+    /// The tools scenarios put on a node ([`tools::node_tools_dir`]).
+    pub node_tools: PathBuf,
 }
 
 impl Roots {
     pub fn from_env() -> Self {
-        Roots { cache: tools::cache_dir(), bin_dir: tools::bin_dir() }
+        Roots { cache: tools::cache_dir(), bin_dir: tools::bin_dir(), node_tools: tools::node_tools_dir() }
     }
 
     /// The file an entry path stands for, or `None` for a path a bundle may not hold.
@@ -112,6 +119,9 @@ impl Roots {
             ["ckslab"] => Some(self.cache.join("bin/ckslab")),
             ["bin", version, name] if *version == KUBERNETES_VERSION => Some(self.bin_dir.join(name)),
             ["kind", rest @ ..] if !rest.is_empty() => Some(self.cache.join("kind").join(rest.join("/"))),
+            ["node-tools", dir, name] if NODE_TOOLS.iter().any(|(n, v)| *dir == format!("{n}-{v}") && name == n) => {
+                Some(self.node_tools.join(dir).join(name))
+            }
             _ => None,
         }
     }
@@ -123,6 +133,8 @@ pub struct CreateOptions {
     /// The ckslab program to put in the bundle (normally the running one).
     pub ckslab: PathBuf,
     pub out: PathBuf,
+    /// Replace `out` when it is a regular file already there (`--force`).
+    pub replace: bool,
 }
 
 #[derive(Debug)]
@@ -169,16 +181,25 @@ pub fn contents(options: &CreateOptions) -> Result<(Contents, Vec<String>), Bund
     } else {
         absent.push(format!("the kind CLI ({})", kind_cli.display()));
     }
-    let kind = roots.cache.join("kind");
-    let node = kind.join(NODE_IMAGE_TAR);
-    if node.is_file() {
-        files.push((format!("kind/{NODE_IMAGE_TAR}"), node.clone()));
-        let inputs = kind.join(format!("{NODE_IMAGE_TAR}.inputs"));
-        if inputs.is_file() {
-            files.push((format!("kind/{NODE_IMAGE_TAR}.inputs"), inputs));
+    for (name, version) in NODE_TOOLS {
+        match tools::node_tool_path(&roots.node_tools, name) {
+            Ok(path) => files.push((format!("node-tools/{name}-{version}/{name}"), path)),
+            Err(err) => absent.push(format!("the node tool {name} ({err})")),
         }
-    } else {
-        absent.push(format!("the kind node image ({}; scripts/build-kind-node.sh makes it)", node.display()));
+    }
+    let kind = roots.cache.join("kind");
+    for (archive, what) in [(NODE_ARCHIVE, "the kind node image"), (NETPOL_ARCHIVE, "kube-router's image")] {
+        let path = kind.join(archive);
+        if path.is_file() {
+            files.push((format!("kind/{archive}"), path));
+            let inputs = kind.join(format!("{archive}.inputs"));
+            if inputs.is_file() {
+                files.push((format!("kind/{archive}.inputs"), inputs));
+            }
+        } else {
+            let script = if archive == NODE_ARCHIVE { "build-kind-node.sh" } else { "kind-netpol.sh" };
+            absent.push(format!("{what} ({}; scripts/{script} makes it)", path.display()));
+        }
     }
     let stand_ins = kind.join("stand-ins");
     let mut found = Vec::new();
@@ -204,6 +225,16 @@ pub fn contents(options: &CreateOptions) -> Result<(Contents, Vec<String>), Bund
 /// Writes a bundle of what [`contents`] finds to `options.out` (through a hidden file renamed
 /// at the end, so a stopped run leaves no half bundle under that name).
 pub fn create(options: &CreateOptions, bar: &ProgressBar) -> Result<CreateReport, BundleError> {
+    // The finished bundle is renamed over `out`: only ever over a regular file, and only when
+    // asked (a rename over /dev/null would replace the device).
+    if let Ok(meta) = std::fs::symlink_metadata(&options.out) {
+        if !meta.file_type().is_file() {
+            return Err(BundleError::OutNotAFile { path: options.out.clone() });
+        }
+        if !options.replace {
+            return Err(BundleError::OutExists { path: options.out.clone() });
+        }
+    }
     let (files, absent) = contents(options)?;
     let mut entries = Vec::new();
     let total: u64 = files.iter().map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum();
@@ -338,11 +369,16 @@ mod tests {
 
     #[test]
     fn only_known_paths_resolve_and_never_outside_the_cache() {
-        let roots = Roots { cache: "/c".into(), bin_dir: "/b".into() };
+        let roots = Roots { cache: "/c".into(), bin_dir: "/b".into(), node_tools: "/n".into() };
         assert_eq!(roots.resolve("ckslab"), Some("/c/bin/ckslab".into()));
         assert_eq!(roots.resolve("bin/v1.34.4/etcd"), Some("/b/etcd".into()));
         assert_eq!(roots.resolve("kind/stand-ins/busybox.tar"), Some("/c/kind/stand-ins/busybox.tar".into()));
+        assert_eq!(roots.resolve("node-tools/syft-v1.57.1/syft"), Some("/n/syft-v1.57.1/syft".into()));
         for bad in [
+            "node-tools/syft-v1.0.0/syft",
+            "node-tools/syft-v1.57.1/kubesec",
+            "node-tools/evil-v1/evil",
+            "node-tools/syft-v1.57.1",
             "../x",
             "kind/../../etc/passwd",
             "bin/v1.33.0/etcd",

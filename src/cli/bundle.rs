@@ -42,6 +42,9 @@ enum Action {
         /// The bundle file to write
         #[arg(long, default_value = "ckslab-bundle.tar.gz", value_name = "FILE")]
         out: PathBuf,
+        /// Replace FILE when it is already there (only a regular file, never a device or folder)
+        #[arg(long)]
+        force: bool,
     },
     /// Check a bundle against its manifest without installing anything
     Verify { file: PathBuf },
@@ -69,7 +72,7 @@ fn bytes_bar(message: &str) -> ProgressBar {
 pub async fn run(_context: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let roots = Roots::from_env();
     match args.action {
-        Action::Create { out } => {
+        Action::Create { out, force } => {
             let ckslab = std::env::current_exe()?;
             if cfg!(debug_assertions) {
                 eprintln!(
@@ -77,7 +80,7 @@ pub async fn run(_context: &Context, args: Args) -> anyhow::Result<ExitCode> {
                      bundle a release build (cargo build --release) for learners' machines"
                 );
             }
-            let options = CreateOptions { roots, ckslab, out };
+            let options = CreateOptions { roots, ckslab, out, replace: force };
             let bar = bytes_bar("bundling");
             let started = std::time::Instant::now();
             let result = tokio::task::spawn_blocking(move || bundle::create(&options, &bar).map(|r| (r, bar))).await?;
@@ -123,20 +126,12 @@ pub async fn run(_context: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let (report, bar) = result?;
             bar.finish_and_clear();
             println!("verified {} files (sha256 of the bundle: {})", report.installed.len(), report.sha256);
-            let mut images = Vec::new();
             for (entry, dest) in &report.installed {
                 println!("  {entry:<44} -> {}", dest.display());
-                if entry.starts_with("kind/") && entry.ends_with(".tar") {
-                    images.push(dest.clone());
-                }
             }
-            if !images.is_empty() {
-                println!("with a Docker engine, load the kind images once (scripts/lab.sh does it):");
-                for image in images {
-                    println!("  docker load -i {}", image.display());
-                }
-            }
-            println!("ready offline: `ckslab up` (local backend) then `ckslab serve`");
+            println!(
+                "ready offline: `ckslab up` (local backend; with a Docker engine `ckslab up --backend kind`, which loads the node and scenario images from the cache), then `ckslab serve`"
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -181,15 +181,66 @@ impl KindBackend {
         Ok(())
     }
 
-    /// `kind load docker-image` for the images asked for; one missing from the engine is an
-    /// error that names it (a lab without its images only fails later, less clearly).
-    pub(super) async fn load_images(&self, progress: &dyn Progress) -> Result<()> {
-        if self.load_images.is_empty() {
+    /// `docker load`s from the cache what the engine lacks: the node image (when it is
+    /// ckslab's), kube-router and the stand-ins. Returns the images to put on the nodes: those
+    /// asked for, else every cached stand-in.
+    pub(super) async fn load_cached_images(&self, progress: &dyn Progress) -> Result<Vec<String>> {
+        let Some(cached) = &self.cached else { return Ok(self.load_images.clone()) };
+        if self.node_image.as_deref() == Some(super::offline::NODE_IMAGE)
+            && let Some(archive) = cached.node()
+        {
+            self.load_archive_if_missing(super::offline::NODE_IMAGE, &archive, "about 30 s", progress).await?;
+        }
+        if let Some(archive) = cached.netpol() {
+            self.load_archive_if_missing(NETPOL_IMAGE, &archive, "a few seconds", progress).await?;
+        }
+        let stand_ins = cached.stand_ins();
+        let wanted = if self.load_cached_stand_ins {
+            let mut names: Vec<String> = stand_ins.iter().map(|(name, _)| name.clone()).collect();
+            names.dedup();
+            names
+        } else {
+            self.load_images.clone()
+        };
+        let mut loaded = Vec::new();
+        for name in &wanted {
+            if let Some((_, archive)) = stand_ins.iter().find(|(n, _)| n == name)
+                && !loaded.contains(archive)
+                && self.load_archive_if_missing(name, archive, "a second", progress).await?
+            {
+                loaded.push(archive.clone());
+            }
+        }
+        Ok(wanted)
+    }
+
+    /// `docker load -i archive` unless the engine has `image`; says whether it loaded.
+    async fn load_archive_if_missing(
+        &self,
+        image: &str,
+        archive: &std::path::Path,
+        takes: &str,
+        progress: &dyn Progress,
+    ) -> Result<bool> {
+        let present = self.run(&self.docker, &Self::docker_args(&["image", "inspect", image]), None).await?;
+        if present.code == 0 {
+            return Ok(false);
+        }
+        progress.step(&format!("loading {image} into the engine from {} ({takes})", archive.display()));
+        let archive = archive.display().to_string();
+        self.run_ok(&self.docker, &Self::docker_args(&["load", "-i", &archive]), None).await?;
+        Ok(true)
+    }
+
+    /// `kind load docker-image` for `images`; one missing from the engine is an error that
+    /// names it (a lab without its images only fails later, less clearly).
+    pub(super) async fn load_images(&self, images: &[String], progress: &dyn Progress) -> Result<()> {
+        if images.is_empty() {
             return Ok(());
         }
-        progress.step(&format!("loading {} onto the nodes", self.load_images.join(", ")));
+        progress.step(&format!("loading {} onto the nodes", images.join(", ")));
         let mut args = Self::docker_args(&["load", "docker-image", "--name", CLUSTER_NAME]);
-        args.extend(self.load_images.iter().cloned());
+        args.extend(images.iter().cloned());
         self.run_ok(&self.kind, &args, None).await.map(|_| ())
     }
 

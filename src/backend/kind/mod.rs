@@ -11,6 +11,7 @@ use tokio::process::Command;
 
 mod lifecycle;
 pub mod network;
+pub mod offline;
 
 use super::{
     Backend, BackendError, CONTROL_PLANE_COMPONENTS, Capabilities, Capability, ClusterStatus, ComponentStatus,
@@ -35,6 +36,11 @@ pub struct KindBackend {
     /// Images from the local engine to put on the nodes after create (`--load-image`,
     /// `CKSLAB_KIND_LOAD_IMAGES`): offline labs, CI's stand-ins.
     load_images: Vec<String>,
+    /// The image archives in the cache (`None` for tests' backends): loaded into the engine
+    /// when it lacks them.
+    cached: Option<offline::CachedImages>,
+    /// No `CKSLAB_KIND_LOAD_IMAGES`: put every cached stand-in on the nodes.
+    load_cached_stand_ins: bool,
     backups: PathBuf,
     docker: PathBuf,
     kind: PathBuf,
@@ -42,17 +48,27 @@ pub struct KindBackend {
 }
 
 impl KindBackend {
-    /// The docker and kind CLIs on PATH; the node image and images to load from
-    /// `CKSLAB_KIND_NODE_IMAGE` and `CKSLAB_KIND_LOAD_IMAGES` when set.
+    /// The docker CLI on PATH, and kind's (else the one in the cache's bin dir, where a
+    /// classroom bundle puts it). The node image and images to load from
+    /// `CKSLAB_KIND_NODE_IMAGE` and `CKSLAB_KIND_LOAD_IMAGES` when set, else from the cache:
+    /// ckslab's node image where its archive is there, and every stand-in archive.
     pub fn new(data_dir: &Path) -> Self {
-        let mut backend = Self::with_tools(data_dir, PathBuf::from("docker"), PathBuf::from("kind"));
-        backend.node_image = std::env::var("CKSLAB_KIND_NODE_IMAGE").ok().filter(|s| !s.is_empty());
-        backend.load_images = std::env::var("CKSLAB_KIND_LOAD_IMAGES")
-            .unwrap_or_default()
-            .split([',', ' ', '\n'])
+        let kind =
+            offline::find_program("kind", std::env::var_os("PATH").as_deref(), &crate::tools::bin_dir().join("kind"));
+        let mut backend = Self::with_tools(data_dir, PathBuf::from("docker"), kind);
+        let cached = offline::CachedImages::new(crate::tools::cache_dir().join("kind"));
+        backend.node_image = std::env::var("CKSLAB_KIND_NODE_IMAGE")
+            .ok()
             .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect();
+            .or_else(|| cached.node().map(|_| offline::NODE_IMAGE.to_string()));
+        match std::env::var("CKSLAB_KIND_LOAD_IMAGES") {
+            Ok(list) => {
+                backend.load_images =
+                    list.split([',', ' ', '\n']).filter(|s| !s.is_empty()).map(String::from).collect();
+            }
+            Err(_) => backend.load_cached_stand_ins = true,
+        }
+        backend.cached = Some(cached);
         backend
     }
 
@@ -63,6 +79,8 @@ impl KindBackend {
             dir: data_dir.join("kind"),
             node_image: None,
             load_images: Vec::new(),
+            cached: None,
+            load_cached_stand_ins: false,
             backups: data_dir.join("backups"),
             docker,
             kind,
@@ -78,10 +96,25 @@ impl KindBackend {
         self
     }
 
+    /// Takes the node image and stand-ins from the image archives in `kind_dir` (as [`new`]
+    /// does from the user's cache), loading into the engine what it lacks.
+    ///
+    /// [`new`]: KindBackend::new
+    pub fn with_cache(mut self, kind_dir: PathBuf) -> Self {
+        let cached = offline::CachedImages::new(kind_dir);
+        if self.node_image.is_none() && cached.node().is_some() {
+            self.node_image = Some(offline::NODE_IMAGE.to_string());
+        }
+        self.load_cached_stand_ins = self.load_images.is_empty();
+        self.cached = Some(cached);
+        self
+    }
+
     /// Also loads these images from the local engine onto the nodes when creating the cluster.
     pub fn with_load_images(mut self, images: Vec<String>) -> Self {
         if !images.is_empty() {
             self.load_images = images;
+            self.load_cached_stand_ins = false;
         }
         self
     }
@@ -296,6 +329,7 @@ impl Backend for KindBackend {
             progress.step(&format!("kind cluster {CLUSTER_NAME} already exists; keeping it"));
             return Ok(());
         }
+        let stand_ins = self.load_cached_images(progress).await?;
         let own_cni = self.needs_own_cni(progress).await?;
         let config = network::cluster_config(CLUSTER_CONFIG, self.node_image.as_deref(), own_cni)
             .map_err(BackendError::KindConfig)?;
@@ -321,7 +355,7 @@ impl Backend for KindBackend {
             self.install_pod_network(progress).await?;
             netpol = self.install_network_policy(progress).await?;
         }
-        self.load_images(progress).await?;
+        self.load_images(&stand_ins, progress).await?;
         self.record_host_address().await?;
         progress.step("waiting for both nodes and kube-system to be Ready");
         self.wait_ready(std::time::Duration::from_secs(180)).await?;
