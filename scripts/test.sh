@@ -89,7 +89,8 @@ if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
   env -u CKSLAB_BIN_DIR -u CKSLAB_NODE_TOOLS_DIR CKSLAB_CACHE="$class_cache" \
     target/debug/ckslab bundle install "$bundle" | grep -v '^  '
   # shellcheck disable=SC2086 # a list of image names
-  docker rmi "$CKSLAB_KIND_NODE_IMAGE" ckslab/kube-router:v2.1.0 $CKSLAB_KIND_LOAD_IMAGES >/dev/null
+  docker rmi "$CKSLAB_KIND_NODE_IMAGE" ckslab/kube-router:v2.1.0 $CKSLAB_KIND_LOAD_IMAGES >/dev/null ||
+    echo "test.sh: WARNING: not every image could be removed from the engine (a container left by a kind test?), so the kind proofs do not show that up loads them" >&2
   rm -f "$bundle"
   echo "test.sh: classroom bundle made and installed into an empty cache in $((SECONDS - start))s"
   (set -o pipefail
