@@ -33,12 +33,16 @@ trap 'for job in $prep_job $kind_job; do kill "$job" 2>/dev/null || true; done
 (
   set -euo pipefail
   start=$SECONDS
-  echo "CKSLAB_BIN_DIR=$(scripts/build-k8s.sh | tail -n 1)" >>"$prep_env"
+  # (each value is assigned before it is written: a failing build then stops the job)
+  bin_dir=$(scripts/build-k8s.sh | tail -n 1)
+  echo "CKSLAB_BIN_DIR=$bin_dir" >>"$prep_env"
   scripts/build-tools.sh | tail -n 1
   if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
-    echo "CKSLAB_KIND_NODE_IMAGE=$(scripts/build-kind-node.sh | tail -n 1)" >>"$prep_env"
+    node_image=$(scripts/build-kind-node.sh | tail -n 1)
+    echo "CKSLAB_KIND_NODE_IMAGE=$node_image" >>"$prep_env"
     scripts/kind-netpol.sh | tail -n 1
-    echo "CKSLAB_KIND_LOAD_IMAGES=$(scripts/build-stand-in-images.sh | tr '\n' ' ')" >>"$prep_env"
+    stand_ins=$(scripts/build-stand-in-images.sh | tr '\n' ' ')
+    echo "CKSLAB_KIND_LOAD_IMAGES=$stand_ins" >>"$prep_env"
   fi
   echo "test.sh: Go builds and kind images ready in $((SECONDS - start))s"
 ) >"$prep_log" 2>&1 &
