@@ -34,11 +34,12 @@ trap 'for job in $prep_job $kind_job; do kill "$job" 2>/dev/null || true; done
   set -euo pipefail
   start=$SECONDS
   # (each value is assigned before it is written: a failing build then stops the job)
-  bin_dir=$(scripts/build-k8s.sh | tail -n 1)
+  # (progress goes to the log through stderr; the last stdout line is the value)
+  bin_dir=$(scripts/build-k8s.sh | tee /dev/stderr | tail -n 1)
   echo "CKSLAB_BIN_DIR=$bin_dir" >>"$prep_env"
   scripts/build-tools.sh | tail -n 1
   if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
-    node_image=$(scripts/build-kind-node.sh | tail -n 1)
+    node_image=$(scripts/build-kind-node.sh | tee /dev/stderr | tail -n 1)
     echo "CKSLAB_KIND_NODE_IMAGE=$node_image" >>"$prep_env"
     scripts/kind-netpol.sh | tail -n 1
     stand_ins=$(scripts/build-stand-in-images.sh | tr '\n' ' ')
