@@ -69,16 +69,8 @@ if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
   export CKSLAB_REQUIRE_ENGINE=1
 fi
 
-# The integration tests that need a cluster share one; run test binaries one at a time so two
-# clusters never compete for the same ports. The kind tests say SKIPPED (ignored) where no
-# engine can be had.
-cargo test --locked -- --test-threads=1 2>&1 | tee target/cargo-test.log
-
-# The users' CI workflow must stay valid.
-GOFLAGS= go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
-"$(go env GOPATH)/bin/actionlint" .github/workflows/*.yml && echo "actionlint: workflows OK"
-
-# The kind proofs run beside the local ones: another backend (a Docker engine, its own data
+# The kind proofs (the longest part) start as soon as ckslab is built, and run beside the cargo
+# tests and the local proofs: another backend (a Docker engine, its own data
 # dir, no shared ports), and most of a proof is waiting for restarts and rollouts, so together
 # they take about as long as the local ones alone. Their lines are prefixed with [kind].
 #
@@ -104,6 +96,24 @@ if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
       scripts/verify-scenarios.sh kind 2>&1 | sed -u 's/^/[kind] /') &
   kind_job=$!
 fi
+
+# The integration tests that need a cluster share one; run test binaries one at a time so two
+# clusters never compete for the same ports. The two that need the engine (a kind cluster by
+# the same name as the proofs', a node-image container) run after the kind proofs; without an
+# engine they run here and say SKIPPED (ignored).
+engine_tests=(kind_cluster kind_node_image)
+first=(--lib --bins)
+for f in tests/*.rs; do
+  name=$(basename "$f" .rs)
+  if [[ -z $kind_job || " ${engine_tests[*]} " != *" $name "* ]]; then first+=(--test "$name"); fi
+done
+cargo test --locked "${first[@]}" -- --test-threads=1 2>&1 | tee target/cargo-test.log
+cargo test --locked --doc 2>&1 | tee -a target/cargo-test.log
+
+# The users' CI workflow must stay valid.
+GOFLAGS= go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+"$(go env GOPATH)/bin/actionlint" .github/workflows/*.yml && echo "actionlint: workflows OK"
+
 scripts/verify-scenarios.sh
 # The browser test needs the local cluster's ports, which the local proofs have just freed; it
 # runs while the kind proofs (the longer list) go on.
@@ -114,4 +124,10 @@ if [[ -n $kind_job ]] && ! wait "$kind_job"; then
   cat target/verify-kind-failures.txt >&2 || true
   echo "test.sh: the scenario proofs on kind failed (lines marked [kind] above; details just above)" >&2
   exit 1
+fi
+if [[ -n $kind_job ]]; then
+  kind_job=""
+  engine_args=()
+  for name in "${engine_tests[@]}"; do engine_args+=(--test "$name"); done
+  cargo test --locked "${engine_args[@]}" 2>&1 | tee -a target/cargo-test.log
 fi
