@@ -34,11 +34,22 @@ trap 'for job in $prep_job $kind_job; do kill "$job" 2>/dev/null || true; done
   set -euo pipefail
   start=$SECONDS
   # (each value is assigned before it is written: a failing build then stops the job)
+  kind=""
+  [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]] && kind=1
+  # The node image's other parts (etcd, CoreDNS, crictl, kind, pause, and the Debian root file
+  # system, minutes of download) are made beside the Kubernetes build.
+  parts=""
+  if [[ -n $kind ]]; then
+    scripts/build-kind-node.sh --parts >target/ci-prep-parts.log 2>&1 &
+    parts=$!
+  fi
   # (progress goes to the log through stderr; the last stdout line is the value)
-  bin_dir=$(scripts/build-k8s.sh | tee /dev/stderr | tail -n 1)
+  bin_dir=$(scripts/build-k8s.sh ${kind:+--node} | tee /dev/stderr | tail -n 1)
   echo "CKSLAB_BIN_DIR=$bin_dir" >>"$prep_env"
   scripts/build-tools.sh | tail -n 1
-  if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
+  if [[ -n $kind ]]; then
+    wait "$parts" || { cat target/ci-prep-parts.log; echo "test.sh: build-kind-node.sh --parts failed" >&2; exit 1; }
+    cat target/ci-prep-parts.log
     node_image=$(scripts/build-kind-node.sh | tee /dev/stderr | tail -n 1)
     echo "CKSLAB_KIND_NODE_IMAGE=$node_image" >>"$prep_env"
     scripts/kind-netpol.sh | tail -n 1
