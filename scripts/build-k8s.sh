@@ -5,25 +5,37 @@
 #   scripts/build-k8s.sh            # build what is missing, print the bin dir on the last line
 #   CKSLAB_CACHE=/path scripts/build-k8s.sh
 #   scripts/build-k8s.sh --node     # also kubelet, kubeadm, kube-proxy (the kind node image's)
+#   scripts/build-k8s.sh --upgrade-from  # v1.33.13's node set (control plane, kubectl, kubelet,
+#                                        # kubeadm, kube-proxy): the upgrade lab's starting point
 #
 # The wrapper modules live in tools/k8s-bin/: see the go.mod files for why they exist.
 set -euo pipefail
 
 K8S_VERSION=v1.34.4
+UPGRADE_FROM=v1.33.13
 ETCD_VERSION=v3.6.4
 KWOK_VERSION=v0.7.0
+
+node="" old=""
+case ${1:-} in
+  --node) node=1 ;;
+  --upgrade-from) node=1 old=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--node | --upgrade-from]" >&2; exit 2 ;;
+esac
+# Each minor version has its own wrapper module (its staging modules are pinned to its v0.x.y).
+k8s_dir=kubernetes
+if [[ -n $old ]]; then
+  K8S_VERSION=$UPGRADE_FROM
+  k8s_dir=kubernetes-${K8S_VERSION%.*}
+fi
+minor=${K8S_VERSION#v1.}
+minor=${minor%%.*}
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${CKSLAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ckslab}
 bin="$cache/bin/$K8S_VERSION"
 mkdir -p "$bin"
-
-node=""
-case ${1:-} in
-  --node) node=1 ;;
-  "") ;;
-  *) echo "usage: $0 [--node]" >&2; exit 2 ;;
-esac
 
 
 export CGO_ENABLED=0 GOFLAGS=-trimpath
@@ -31,13 +43,14 @@ export CGO_ENABLED=0 GOFLAGS=-trimpath
 # -s -w: no symbol tables; these are tools, not something we debug, and it halves link time.
 k8s_ldflags="-s -w"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  k8s_ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=34"
+  k8s_ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
   k8s_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 done
 
 step=0
 total=7
 [[ -z $node ]] || total=10
+[[ -z $old ]] || total=7
 build() { # name module-dir package ldflags
   local name=$1 dir=$2 pkg=$3 ldflags=$4
   step=$((step + 1))
@@ -56,17 +69,19 @@ build() { # name module-dir package ldflags
   echo "[$step/$total] $name: built in $((SECONDS - start))s"
 }
 
-build kube-apiserver kubernetes k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
-build kube-controller-manager kubernetes k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
-build kube-scheduler kubernetes k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
-build kubectl kubernetes k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
-build etcd etcd go.etcd.io/etcd/server/v3 "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
-build etcdctl etcd go.etcd.io/etcd/etcdctl/v3 "-s -w"
-build kwok kwok sigs.k8s.io/kwok/cmd/kwok "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
+build kube-apiserver "$k8s_dir" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
+build kube-controller-manager "$k8s_dir" k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
+build kube-scheduler "$k8s_dir" k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
+build kubectl "$k8s_dir" k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
+if [[ -z $old ]]; then # the older version runs on kind only, with the node image's etcd
+  build etcd etcd go.etcd.io/etcd/server/v3 "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
+  build etcdctl etcd go.etcd.io/etcd/etcdctl/v3 "-s -w"
+  build kwok kwok sigs.k8s.io/kwok/cmd/kwok "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
+fi
 if [[ -n $node ]]; then
-  build kubelet kubernetes k8s.io/kubernetes/cmd/kubelet "$k8s_ldflags"
-  build kubeadm kubernetes k8s.io/kubernetes/cmd/kubeadm "$k8s_ldflags"
-  build kube-proxy kubernetes k8s.io/kubernetes/cmd/kube-proxy "$k8s_ldflags"
+  build kubelet "$k8s_dir" k8s.io/kubernetes/cmd/kubelet "$k8s_ldflags"
+  build kubeadm "$k8s_dir" k8s.io/kubernetes/cmd/kubeadm "$k8s_ldflags"
+  build kube-proxy "$k8s_dir" k8s.io/kubernetes/cmd/kube-proxy "$k8s_ldflags"
 fi
 
 echo "$bin"

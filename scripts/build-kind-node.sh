@@ -6,6 +6,8 @@
 #   export "$(scripts/docker-engine.sh start | tail -n1)"   # or any engine: DOCKER_HOST
 #   scripts/build-kind-node.sh          # last stdout line: the image reference
 #   scripts/build-kind-node.sh --parts  # only steps 2-7 (no Kubernetes build, no images)
+#   scripts/build-kind-node.sh --upgrade-from  # ckslab/kind-node:v1.33.13, the upgrade lab's:
+#       v1.33.13 runs, and v1.34.4's packages and images wait on the node (see below)
 #
 # Parts (each cached under ${CKSLAB_CACHE:-~/.cache/ckslab}, rebuilt only when its inputs change):
 #   bin/v1.34.4/{kube-*,kubelet,kubeadm,kubectl}   scripts/build-k8s.sh --node
@@ -15,6 +17,14 @@
 #   kind/images/*.tar                              component images, `docker save` archives, under
 #                                                  the names `kubeadm config images list` prints
 #   kind/kind-node-v1.34.4.tar (+ .inputs)         the node image; a fresh engine `docker load`s it
+#
+# The upgrade image (--upgrade-from) is the same node at v1.33.13, as an exam node before a
+# `kubeadm upgrade`: kubeadm, kubelet and kubectl are installed from .debs and held, and an apt
+# repository on the node (/opt/ckslab/apt, file: source, no network) serves both versions'
+# packages, so `apt-get install kubeadm=1.34.4-1.1` works as it does against pkgs.k8s.io. Both
+# versions' component images are preloaded; etcd is v1.34's 3.6.5 from the start (ckslab's kind
+# config pins its imageTag for this image, which kubeadm keeps across the upgrade), and the
+# sandbox is v1.34's pause 3.10.1 (containerd's sandbox_image).
 #
 # Needs root (debootstrap, chroot), go, gcc with a static libc, curl; installs debootstrap,
 # busybox-static, libcap2-bin, containerd and jq with apt-get when missing.
@@ -29,6 +39,8 @@ CRICTL_VERSION=v1.34.0
 PAUSE_TAG=3.10.1
 SUITE=bookworm
 MIRROR=${CKSLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+UPGRADE_FROM=v1.33.13
+COREDNS_FROM_TAG=v1.12.0 # kubeadm v1.33's: the same CoreDNS build as COREDNS_TAG
 IMAGE=ckslab/kind-node:$K8S_VERSION
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,12 +51,20 @@ kc="$cache/kind"
 kbin="$kc/bin"
 mkdir -p "$bin" "$kbin" "$kc/images"
 
-parts_only=""
+parts_only="" upgrade=""
 case ${1:-} in
   --parts) parts_only=1 ;;
+  --upgrade-from) upgrade=1 ;;
   "") ;;
-  *) echo "usage: $0 [--parts]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--parts | --upgrade-from]" >&2; exit 2 ;;
 esac
+# The version the node runs (and names the image) and the dir of its kubelet, kubeadm, kubectl.
+NODE_VERSION=$K8S_VERSION
+if [[ -n $upgrade ]]; then
+  NODE_VERSION=$UPGRADE_FROM
+  IMAGE=ckslab/kind-node:$UPGRADE_FROM
+fi
+node_bin="$cache/bin/$NODE_VERSION"
 
 if [[ $(id -u) != 0 ]]; then echo "build-kind-node: needs root (debootstrap, chroot)" >&2; exit 2; fi
 if [[ -z ${DOCKER_HOST:-} ]] && [[ ! -S /var/run/docker.sock ]]; then
@@ -109,6 +129,7 @@ if [[ -z $parts_only ]]; then
   say "kubernetes $K8S_VERSION binaries: scripts/build-k8s.sh --node"
   start=$SECONDS
   "$repo/scripts/build-k8s.sh" --node | sed -u 's/^/      /'
+  [[ -z $upgrade ]] || "$repo/scripts/build-k8s.sh" --upgrade-from | sed -u 's/^/      /'
   say "kubernetes binaries: ready in $((SECONDS - start))s"
 fi
 
@@ -195,7 +216,20 @@ images=(
   "registry.k8s.io/pause:$PAUSE_TAG"
   "registry.k8s.io/etcd:$ETCD_TAG"
 )
-want=$("$bin/kubeadm" config images list --kubernetes-version "$K8S_VERSION" 2>/dev/null | sort)
+want=$("$bin/kubeadm" config images list --kubernetes-version "$K8S_VERSION" 2>/dev/null)
+if [[ -n $upgrade ]]; then
+  images+=(
+    "registry.k8s.io/kube-apiserver:$UPGRADE_FROM"
+    "registry.k8s.io/kube-controller-manager:$UPGRADE_FROM"
+    "registry.k8s.io/kube-scheduler:$UPGRADE_FROM"
+    "registry.k8s.io/kube-proxy:$UPGRADE_FROM"
+    "registry.k8s.io/coredns/coredns:$COREDNS_FROM_TAG"
+  )
+  # etcd and pause stay v1.34's (see the top of this file), so kubeadm v1.33's are not wanted.
+  want+=$'\n'$("$node_bin/kubeadm" config images list --kubernetes-version "$UPGRADE_FROM" 2>/dev/null |
+    grep -v -e '/etcd:' -e '/pause:')
+fi
+want=$(echo "$want" | sort)
 have=$(printf '%s\n' "${images[@]}" | sort)
 if [[ $want != "$have" ]]; then
   echo "build-kind-node: kubeadm wants images this script does not build:" >&2
@@ -294,7 +328,7 @@ for ref in "${images[@]}"; do
   name=${name%%:*}
   name=${name##*/}
   case $name in
-    kube-apiserver | kube-controller-manager | kube-scheduler | kube-proxy) inputs=("$bin/$name") ;;
+    kube-apiserver | kube-controller-manager | kube-scheduler | kube-proxy) inputs=("$cache/bin/${ref##*:}/$name") ;;
     etcd) inputs=("$kbin/etcd" "$kbin/etcdctl") ;;
     coredns) inputs=("$kbin/coredns") ;;
     pause) inputs=("$kbin/pause") ;;
@@ -309,7 +343,7 @@ for ref in "${images[@]}"; do
     kube-apiserver | kube-controller-manager | kube-scheduler)
       # distroless like the real ones: no shell
       minimal_root "$d" 0
-      cp "$bin/$name" "$d/usr/local/bin/$name"
+      cp "${inputs[0]}" "$d/usr/local/bin/$name"
       stop=()
       # On SIGTERM a kube-apiserver stops answering at once but lingers until the kubelet's
       # grace (kubeadm's 30 s) runs out, and its replacement waits for it: every manifest edit
@@ -322,7 +356,7 @@ for ref in "${images[@]}"; do
     kube-proxy)
       minimal_root "$d" 1
       mkdir -p "$d/lib/modules"
-      cp "$bin/kube-proxy" "$d/usr/local/bin/kube-proxy"
+      cp "${inputs[0]}" "$d/usr/local/bin/kube-proxy"
       proxy_extra "$d"
       import_image "$ref" "$d" "$key" "$PATH_ENV" 'ENTRYPOINT ["/usr/local/bin/kube-proxy"]'
       ;;
@@ -354,10 +388,50 @@ else
   say "component images: cached"
 fi
 
+# make_deb NAME VERSION BINARY OUTDIR: a package like pkgs.k8s.io's (NAME_1.34.4-1.1_amd64.deb)
+# holding BINARY as /usr/bin/NAME. kind's own systemd unit runs the kubelet, so none is shipped.
+make_deb() {
+  local name=$1 version=${2#v} binary=$3 out=$4 d
+  d=$(mktemp -d "$kc/deb.XXXXXX")
+  cleanup_dirs+=("$d")
+  mkdir -p "$d/DEBIAN" "$d/usr/bin"
+  install -m 755 "$binary" "$d/usr/bin/$name"
+  cat >"$d/DEBIAN/control" <<EOF
+Package: $name
+Version: $version-1.1
+Architecture: amd64
+Maintainer: ckslab <ckslab@localhost>
+Installed-Size: $(du -k "$binary" | cut -f1)
+Section: admin
+Priority: optional
+Homepage: https://kubernetes.io
+Description: Kubernetes $name v$version
+ Built by ckslab from the Go module proxy, packaged as pkgs.k8s.io names its packages.
+EOF
+  dpkg-deb --root-owner-group -Zgzip -z1 --build "$d" "$out/${name}_$version-1.1_amd64.deb" >/dev/null
+  rm -rf "$d"
+}
+
+# apt_index DIR: the Packages file of a flat repository (what dpkg-scanpackages writes).
+apt_index() {
+  local dir=$1 deb
+  : >"$dir/Packages"
+  for deb in "$dir"/*.deb; do
+    {
+      dpkg-deb -f "$deb"
+      echo "Filename: ./$(basename "$deb")"
+      echo "Size: $(stat -c %s "$deb")"
+      echo "SHA256: $(sha256sum "$deb" | cut -d' ' -f1)"
+      echo
+    } >>"$dir/Packages"
+  done
+}
+
 # 9. The node image.
 next
-node_tar="$kc/kind-node-$K8S_VERSION.tar"
-node_bins=("$bin/kubelet" "$bin/kubeadm" "$bin/kubectl" "$kbin/crictl")
+node_tar="$kc/kind-node-$NODE_VERSION.tar"
+node_bins=("$node_bin/kubelet" "$node_bin/kubeadm" "$node_bin/kubectl" "$kbin/crictl")
+[[ -z $upgrade ]] || node_bins+=("$bin/kubelet" "$bin/kubeadm" "$bin/kubectl")
 key=$( {
   sha "$self" "${node_bins[@]}"
   cat "$rootfs.inputs"
@@ -424,10 +498,26 @@ sed -i -e "s|^\( *sandbox_image = \).*|\1\"registry.k8s.io/pause:$PAUSE_TAG\"|" 
 grep -q "pause:$PAUSE_TAG" "$r/etc/containerd/config.toml" && grep -q 'restrict_oom_score_adj = true' "$r/etc/containerd/config.toml" ||
   { echo "build-kind-node: could not set sandbox_image/restrict_oom_score_adj in config.toml" >&2; exit 1; }
 
-# Kubernetes binaries.
-install -m 755 "$bin/kubelet" "$bin/kubeadm" "$bin/kubectl" "$r/usr/bin/"
+# Kubernetes binaries: copied in, or for the upgrade image installed from packages (see the top).
 install -m 755 "$kbin/crictl" "$r/usr/local/bin/"
-echo "$K8S_VERSION" >"$r/kind/version"
+if [[ -z $upgrade ]]; then
+  install -m 755 "$bin/kubelet" "$bin/kubeadm" "$bin/kubectl" "$r/usr/bin/"
+else
+  apt_dir="$r/opt/ckslab/apt"
+  mkdir -p "$apt_dir"
+  for v in "$UPGRADE_FROM" "$K8S_VERSION"; do
+    for p in kubeadm kubelet kubectl; do make_deb "$p" "$v" "$cache/bin/$v/$p" "$apt_dir"; done
+  done
+  apt_index "$apt_dir"
+  # The node has no network: the local repository is its only source.
+  echo "# no network here: the only package source is /etc/apt/sources.list.d/kubernetes.list" >"$r/etc/apt/sources.list"
+  echo "deb [trusted=yes] file:/opt/ckslab/apt ./" >"$r/etc/apt/sources.list.d/kubernetes.list"
+  chroot "$r" dpkg -i $(for p in kubeadm kubelet kubectl; do echo "/opt/ckslab/apt/${p}_${UPGRADE_FROM#v}-1.1_amd64.deb"; done) >/dev/null
+  chroot "$r" apt-mark hold kubeadm kubelet kubectl >/dev/null
+  chroot "$r" apt-get update -qq 2>&1 | grep -v '^$' >&2 || true
+  [[ $("$r/usr/bin/kubeadm" version -o short) == "$UPGRADE_FROM" ]] || { echo "build-kind-node: kubeadm $UPGRADE_FROM did not install" >&2; exit 1; }
+fi
+echo "$NODE_VERSION" >"$r/kind/version"
 rm -f "$r/etc/machine-id" "$r/var/lib/dbus/machine-id"
 : >"$r/etc/machine-id"
 
