@@ -84,6 +84,7 @@ pub async fn examine() -> Vec<Finding> {
         findings.push(privileged_containers().await);
     }
     findings.push(kind_network_policy());
+    findings.push(kind_upgrade());
     findings.push(kind_sandbox());
     let apparmor = Path::new("/sys/module/apparmor").exists();
     findings.push(Finding {
@@ -156,6 +157,25 @@ fn kind_network_policy() -> Finding {
             "not enforced: the bridge network of ckslab's offline node image does not enforce NetworkPolicy and no kube-router image was found; network-policy checks still grade the policies as data".into()
         },
         fix: (!enforced).then(|| "scripts/kind-netpol.sh builds the kube-router image; `ckslab down && ckslab up --backend kind` then deploys it".into()),
+    }
+}
+
+/// Whether the upgrade lab can run: its node image (an older version) is in the cache.
+fn kind_upgrade() -> Finding {
+    use crate::backend::kind::offline::{UPGRADE_ARCHIVE, UPGRADE_FROM};
+    use crate::backend::{Backend, Capability};
+    let kind = crate::backend::kind::KindBackend::new(&crate::backend::data_dir());
+    let ok = kind.capabilities().contains(&Capability::KubernetesUpgrade);
+    let archive = crate::tools::cache_dir().join("kind").join(UPGRADE_ARCHIVE);
+    Finding {
+        ok,
+        name: "upgrade lab on kind".into(),
+        detail: if ok {
+            format!("a fresh cluster at {UPGRADE_FROM} can be made from {}", archive.display())
+        } else {
+            format!("no {} (the node image of a {UPGRADE_FROM} cluster): kubeadm-upgrade cannot run", archive.display())
+        },
+        fix: (!ok).then(|| "scripts/build-kind-node.sh --upgrade-from builds it (seven more Kubernetes binaries, about 10 min), or install a classroom bundle that has it".into()),
     }
 }
 

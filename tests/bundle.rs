@@ -39,6 +39,8 @@ fn fixture() -> Fixture {
     write(&source.cache.join("kind/stand-ins/busybox_latest.tar"), b"a docker save archive", 0o644);
     write(&source.cache.join("kind/stand-ins/busybox_latest.tar.inputs"), b"key\n", 0o644);
     write(&source.cache.join("kind/images/ckslab_kube-router_v2.1.0.tar"), b"kube-router's archive", 0o644);
+    // The upgrade lab's node image, without the default one: each is looked for on its own.
+    write(&source.cache.join("kind/kind-node-v1.33.13.tar"), b"the upgrade node image", 0o644);
     // One node tool of two (kubesec is not built).
     write(&source.node_tools.join("syft-v1.57.1/syft"), b"#!/bin/sh\necho syft\n", 0o755);
     let ckslab = dir.path().join("ckslab-build/ckslab");
@@ -116,14 +118,15 @@ fn a_bundle_installs_every_file_where_the_caches_expect_it() {
     let f = fixture();
     let report = create(&f);
     assert!(report.absent.iter().any(|a| a.contains("kind node image")), "{:?}", report.absent);
+    assert!(!report.absent.iter().any(|a| a.contains("upgrade")), "{:?}", report.absent);
     assert!(report.absent.iter().any(|a| a.contains("node tool kubesec")), "{:?}", report.absent);
     let entries = unpack(&f.bundle);
     assert_eq!(entries[0].0, bundle::MANIFEST, "the manifest comes first");
     assert_eq!(entries[1].0, "ckslab", "then the program, a plain member learners can extract");
     let manifest: bundle::Manifest = serde_json::from_slice(&entries[0].1).unwrap();
     assert_eq!(manifest, report.manifest);
-    // ckslab, the local binaries, syft, kube-router, a stand-in and its .inputs
-    assert_eq!(manifest.files.len(), 1 + LOCAL_BINARIES.len() + 4);
+    // ckslab, the local binaries, syft, kube-router, the upgrade node image, a stand-in and its .inputs
+    assert_eq!(manifest.files.len(), 1 + LOCAL_BINARIES.len() + 5);
     use sha2::Digest;
     let file_sha = hex::encode(sha2::Sha256::digest(std::fs::read(&f.bundle).unwrap()));
     assert_eq!(report.sha256, file_sha, "the digest learners compare is sha256sum's");
@@ -146,6 +149,7 @@ fn a_bundle_installs_every_file_where_the_caches_expect_it() {
         std::fs::read(f.target.cache.join("kind/images/ckslab_kube-router_v2.1.0.tar")).unwrap(),
         b"kube-router's archive"
     );
+    assert_eq!(std::fs::read(f.target.cache.join("kind/kind-node-v1.33.13.tar")).unwrap(), b"the upgrade node image");
     let syft = f.target.node_tools.join("syft-v1.57.1/syft");
     assert_eq!(std::fs::read(&syft).unwrap(), b"#!/bin/sh\necho syft\n");
     {

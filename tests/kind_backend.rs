@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use ckslab::backend::kind::KindBackend;
-use ckslab::backend::{Backend, BackendError, LogProgress};
+use ckslab::backend::{Backend, BackendError, Capability, LogProgress};
 
 const FAKE_DOCKER: &str = r#"#!/usr/bin/env bash
 echo "docker $*" >> "$FAKE_LOG"
@@ -142,6 +142,47 @@ async fn kind_backend_plumbing() {
     a_missing_node_image_names_the_command_that_builds_it().await;
     a_failed_create_says_why_and_deletes_only_its_nodes().await;
     up_loads_what_the_engine_lacks_from_the_cache().await;
+    recreate_moves_between_versions_and_back().await;
+}
+
+/// The upgrade lab: a fresh cluster at the older version on its own node image (etcd pinned
+/// to the tag that image carries), back to the default, and nothing deleted for a version
+/// there is no image of.
+async fn recreate_moves_between_versions_and_back() {
+    let fakes = Fakes::new();
+    let cache = fakes.dir.path().join("cache/kind");
+    image_archive(&cache.join("kind-node-v1.34.4.tar"), &["ckslab/kind-node:v1.34.4"]);
+    let plain = fakes.backend().with_cache(cache.clone());
+    assert!(!plain.capabilities().contains(&Capability::KubernetesUpgrade), "no upgrade image, no upgrade lab");
+    image_archive(&cache.join("kind-node-v1.33.13.tar"), &["ckslab/kind-node:v1.33.13"]);
+    let backend = fakes.backend().with_cache(cache.clone());
+    assert!(backend.capabilities().contains(&Capability::KubernetesUpgrade));
+
+    backend.up(&LogProgress).await.unwrap();
+    assert_eq!(backend.created_at(), None);
+    backend.recreate(Some("v1.33.13"), &LogProgress).await.unwrap();
+    let log = fakes.log();
+    assert_eq!(log.matches("kind delete cluster --name ckslab").count(), 1, "{log}");
+    assert!(log.contains(&format!("docker load -i {}", cache.join("kind-node-v1.33.13.tar").display())), "{log}");
+    assert_eq!(log.matches("kind create cluster").count(), 2, "{log}");
+    let config = std::fs::read_to_string(fakes.home().join("kind/cluster.yaml")).unwrap();
+    assert!(config.contains("image: ckslab/kind-node:v1.33.13"), "{config}");
+    assert!(config.contains("imageTag: 3.6.5-0"), "etcd stays the version the image carries: {config}");
+    assert_eq!(backend.created_at().as_deref(), Some("v1.33.13"));
+    assert!(backend.capabilities().contains(&Capability::KubernetesUpgrade), "still offered once made");
+
+    backend.recreate(None, &LogProgress).await.unwrap();
+    let config = std::fs::read_to_string(fakes.home().join("kind/cluster.yaml")).unwrap();
+    assert!(config.contains("image: ckslab/kind-node:v1.34.4") && !config.contains("imageTag"), "{config}");
+    assert_eq!(backend.created_at(), None);
+
+    let before = fakes.log().matches("kind delete cluster").count();
+    let err = backend.recreate(Some("v1.99.0"), &LogProgress).await.unwrap_err().to_string();
+    assert!(err.contains("cannot create a cluster at Kubernetes v1.99.0"), "{err}");
+    assert!(err.contains("ckslab/kind-node:v1.99.0") && err.contains("build-kind-node.sh --upgrade-from"), "{err}");
+    assert_eq!(fakes.log().matches("kind delete cluster").count(), before, "the cluster is kept: {}", fakes.log());
+    backend.down(&LogProgress).await.unwrap();
+    assert_eq!(backend.created_at(), None);
 }
 
 /// A `docker save`-shaped archive: a layer and a manifest.json naming `tags`.

@@ -41,10 +41,15 @@ pub enum Capability {
     /// container's processes visible from the node (kind's nodes; the local backend's node is a
     /// filesystem view only).
     NodeOs,
+    /// A fresh cluster at the Kubernetes version before the default one, on nodes that carry
+    /// the default version's packages and images: an upgrade the learner does with kubeadm.
+    /// kind has it where the upgrade node image is in the cache (scripts/build-kind-node.sh
+    /// --upgrade-from); recreating a cluster of processes at another version is not offered.
+    KubernetesUpgrade,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 11] = [
+    pub const ALL: [Capability; 12] = [
         Capability::Api,
         Capability::ControlPlaneFiles,
         Capability::Etcd,
@@ -56,6 +61,7 @@ impl Capability {
         Capability::SandboxRuntime,
         Capability::KubeletConfig,
         Capability::NodeOs,
+        Capability::KubernetesUpgrade,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +77,7 @@ impl Capability {
             Capability::SandboxRuntime => "sandbox-runtime",
             Capability::KubeletConfig => "kubelet-config",
             Capability::NodeOs => "node-os",
+            Capability::KubernetesUpgrade => "kubernetes-upgrade",
         }
     }
 }
@@ -142,6 +149,8 @@ pub enum BackendError {
     EtcdctlFailed { key: String, stderr: String },
     #[error("no etcd container on the control-plane node")]
     NoEtcdContainer,
+    #[error("the {backend} backend cannot create a cluster at Kubernetes {version}\n  fix: {fix}")]
+    NoSuchVersion { backend: String, version: String, fix: String },
     #[error(
         "port {port} on 127.0.0.1 is in use, and the local cluster needs it (6443, 2379-2381, 10257, 10259)\n  \
              fix: stop what listens there (another ckslab cluster? `ckslab down`), e.g. find it with `ss -ltnp`"
@@ -270,6 +279,20 @@ pub trait Backend: Send + Sync {
     /// Whether the lab cluster exists (a grade made without one is no attempt).
     async fn has_cluster(&self) -> bool {
         self.status().await.is_ok_and(|s| s.exists)
+    }
+    /// The Kubernetes version the cluster was created at, when a scenario asked for one other
+    /// than the default ([`Backend::recreate`]); `None` for a default cluster or none at all.
+    fn created_at(&self) -> Option<String> {
+        None
+    }
+    /// Deletes ckslab's cluster (when there is one) and creates a fresh one at `version`, or
+    /// at the default version with `None`. The one way back from an upgrade.
+    async fn recreate(&self, version: Option<&str>, _progress: &dyn Progress) -> Result<()> {
+        Err(BackendError::NoSuchVersion {
+            backend: self.name().into(),
+            version: version.unwrap_or("its default").into(),
+            fix: "use the kind backend (Docker) for scenarios that start on another version".into(),
+        })
     }
 
     /// The kubeconfig a learner (and kubectl) uses to reach the cluster.

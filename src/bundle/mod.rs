@@ -26,7 +26,7 @@ use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::backend::kind::offline::{NETPOL_ARCHIVE, NODE_ARCHIVE};
+use crate::backend::kind::offline::{NETPOL_ARCHIVE, NODE_ARCHIVE, UPGRADE_ARCHIVE};
 use crate::tools::{self, KUBERNETES_VERSION, LOCAL_BINARIES, NODE_TOOLS};
 
 pub use install::{InstallOptions, InstallReport, install, verify};
@@ -188,7 +188,11 @@ pub fn contents(options: &CreateOptions) -> Result<(Contents, Vec<String>), Bund
         }
     }
     let kind = roots.cache.join("kind");
-    for (archive, what) in [(NODE_ARCHIVE, "the kind node image"), (NETPOL_ARCHIVE, "kube-router's image")] {
+    for (archive, what, script) in [
+        (NODE_ARCHIVE, "the kind node image", "build-kind-node.sh"),
+        (UPGRADE_ARCHIVE, "the upgrade lab's node image", "build-kind-node.sh --upgrade-from"),
+        (NETPOL_ARCHIVE, "kube-router's image", "kind-netpol.sh"),
+    ] {
         let path = kind.join(archive);
         if path.is_file() {
             files.push((format!("kind/{archive}"), path));
@@ -197,7 +201,6 @@ pub fn contents(options: &CreateOptions) -> Result<(Contents, Vec<String>), Bund
                 files.push((format!("kind/{archive}.inputs"), inputs));
             }
         } else {
-            let script = if archive == NODE_ARCHIVE { "build-kind-node.sh" } else { "kind-netpol.sh" };
             absent.push(format!("{what} ({}; scripts/{script} makes it)", path.display()));
         }
     }

@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use super::{Finding, api_error, client_or_finding, fields};
 use crate::backend::Backend;
-use crate::scenario::{AdmissionProbe, AllowedRule, CanIProbe, EffectiveRulesProbe, ObjectProbe, ObjectsProbe};
+use crate::scenario::{
+    AdmissionProbe, AllowedRule, CanIProbe, EffectiveRulesProbe, ObjectProbe, ObjectsProbe, ServerVersionProbe,
+};
 
 pub fn gvk(api_version: &str, kind: &str) -> GroupVersionKind {
     match api_version.split_once('/') {
@@ -72,6 +74,24 @@ pub async fn object(probe: &ObjectProbe, backend: &dyn Backend) -> Finding {
                 fields::evaluate_all(&document, &probe.fields, &subject)
             }
         }
+    }
+}
+
+/// What the API server itself says it runs (`GET /version`): after an upgrade, the new
+/// kube-apiserver answering, not a manifest that names its image.
+pub async fn server_version(probe: &ServerVersionProbe, backend: &dyn Backend) -> Finding {
+    let expected = format!("GET /version reports gitVersion {}", probe.equals);
+    let client = match client_or_finding(backend).await {
+        Ok(client) => client,
+        Err(finding) => return finding,
+    };
+    match client.apiserver_version().await {
+        Ok(info) => Finding::passed_if(
+            info.git_version == probe.equals,
+            format!("GET /version reports gitVersion {}", info.git_version),
+            expected,
+        ),
+        Err(err) => api_error(err, backend, "GET /version").await,
     }
 }
 

@@ -209,6 +209,7 @@ async fn probe_inner(spec: &Probe, backend: &dyn Backend) -> Finding {
         Probe::TlsHandshake(p) => tls::tls_handshake(p, backend).await,
         Probe::AnswerFile(p) => answer::answer_file(p, backend).await,
         Probe::Firewall(p) => firewall::firewall(p, backend).await,
+        Probe::ServerVersion(p) => api::server_version(p, backend).await,
     }
 }
 

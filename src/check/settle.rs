@@ -194,7 +194,8 @@ fn probe_change<'a>(probe: &'a Probe, backend: &'a dyn Backend) -> BoxFuture<'a,
             | Probe::EtcdValue(_)
             | Probe::AnonymousRequest(_)
             | Probe::TlsHandshake(_)
-            | Probe::Firewall(_) => manifests_change(backend, &[]).await,
+            | Probe::Firewall(_)
+            | Probe::ServerVersion(_) => manifests_change(backend, &[]).await,
             // Bindings and the roles they name; for node-write also the API server's plugins.
             Probe::AnonymousGrants(_) => {
                 objects_change(backend, RBAC.iter().map(|(v, k)| (*v, *k, None)).collect()).await

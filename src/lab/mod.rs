@@ -9,6 +9,10 @@
 //! The lab remembers the scenario started last (as it was rendered). Resetting another one
 //! first undoes that one, so moving on never inherits the last scenario's state (an API server
 //! flag, encrypted data, a namespace).
+//!
+//! A scenario that starts on another Kubernetes version (`cluster-version`, an upgrade) cannot
+//! be undone that way: each of its starts is a fresh cluster at that version, and undoing it,
+//! or starting any other scenario after it, is a fresh cluster at the default version.
 
 pub mod attempt;
 pub mod encryption;
@@ -81,9 +85,7 @@ impl Lab {
     }
 
     pub async fn down(&self, progress: &dyn Progress) -> Result<(), LabError> {
-        // Webhook backends ckslab started for scenarios go with the cluster.
-        let services = self.backend.state_dir().join("services");
-        let _ = crate::webhook::process::stop(&services, crate::step::WEBHOOK_NAME);
+        self.stop_services();
         self.backend.down(progress).await?;
         self.set_active(None)?;
         let dir = self.baseline_dir();
@@ -91,6 +93,21 @@ impl Lab {
             std::fs::remove_dir_all(&dir).map_err(io("removing", &dir))?;
         }
         Ok(())
+    }
+
+    /// Webhook backends ckslab started for scenarios go with the cluster.
+    fn stop_services(&self) {
+        let services = self.backend.state_dir().join("services");
+        let _ = crate::webhook::process::stop(&services, crate::step::WEBHOOK_NAME);
+    }
+
+    /// A fresh cluster at `version` (`None`: the default), with no scenario active and the
+    /// new cluster's manifests as the baseline.
+    async fn recreate(&self, version: Option<&str>, progress: &dyn Progress) -> Result<(), LabError> {
+        self.stop_services();
+        self.backend.recreate(version, progress).await?;
+        self.set_active(None)?;
+        self.record_baseline(true).await
     }
 
     /// Records the control-plane manifests as they are now (unless recorded already).
@@ -177,6 +194,13 @@ impl Lab {
 
     /// Undoes a scenario: baseline manifests, then the scenario's cleanup.
     pub async fn undo(&self, rendered: &Rendered, progress: &dyn Progress) -> Result<(), LabError> {
+        if rendered.scenario.cluster_version.is_some() {
+            progress.step(&format!(
+                "{} changed the cluster's version: making a fresh default cluster",
+                rendered.scenario.id
+            ));
+            return self.recreate(None, progress).await;
+        }
         let cleanup = &rendered.scenario.cleanup;
         let backend = self.backend.as_ref();
         // Clean up first with the learner's configuration still in force: objects written
@@ -210,12 +234,24 @@ impl Lab {
     /// When another scenario is active, it is undone first.
     pub async fn reset(&self, rendered: &Rendered, progress: &dyn Progress) -> Result<(), LabError> {
         self.require(&rendered.scenario)?;
-        if let Some(previous) = self.active().filter(|p| p.scenario.id != rendered.scenario.id) {
-            progress.step(&format!("undoing {} first", previous.scenario.id));
-            self.undo(&previous, progress).await?;
-            self.set_active(None)?;
+        let wanted = rendered.scenario.cluster_version.as_deref();
+        if let Some(version) = wanted {
+            progress.step(&format!(
+                "{} starts on Kubernetes {version}: a fresh cluster at that version",
+                rendered.scenario.id
+            ));
+            self.recreate(Some(version), progress).await?;
+        } else if let Some(version) = self.backend.created_at() {
+            progress.step(&format!("the cluster was made at Kubernetes {version}: a fresh default cluster first"));
+            self.recreate(None, progress).await?;
+        } else {
+            if let Some(previous) = self.active().filter(|p| p.scenario.id != rendered.scenario.id) {
+                progress.step(&format!("undoing {} first", previous.scenario.id));
+                self.undo(&previous, progress).await?;
+                self.set_active(None)?;
+            }
+            self.undo(rendered, progress).await?;
         }
-        self.undo(rendered, progress).await?;
         // Recorded before setup: a setup that fails halfway is undone like a finished one.
         self.set_active(Some(rendered))?;
         let backend = self.backend.as_ref();

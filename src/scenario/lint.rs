@@ -206,6 +206,16 @@ pub fn lint(source: &SourceScenario) -> Vec<Located> {
         }
     }
 
+    // A scenario that starts on another version needs a backend that can make that cluster.
+    if scenario.cluster_version.is_some() && !requires.contains(&Capability::KubernetesUpgrade) {
+        let (line, column) = locate(text, "cluster-version:", 1);
+        findings.push(at(
+            line,
+            column,
+            format!("`cluster-version` needs {} in `requires`", Capability::KubernetesUpgrade),
+        ));
+    }
+
     // Everything renders (catches template syntax errors the regex cannot see), and what the
     // checks say once rendered makes sense: JSONPaths parse, a command has one place to run.
     if findings.is_empty() {

@@ -21,6 +21,12 @@ pub struct Scenario {
     pub minutes: u32,
     #[serde(default)]
     pub requires: Vec<Capability>,
+    /// The Kubernetes version the scenario starts on, when not the default: every start (and
+    /// every verify case) is then a fresh cluster at that version, since an upgrade cannot be
+    /// undone, and moving on to any other scenario brings back a fresh default cluster. Needs
+    /// `kubernetes-upgrade` in `requires`.
+    #[serde(default)]
+    pub cluster_version: Option<String>,
     /// The names the task text, steps and checks share. Values are rendered into every string
     /// of the scenario (and into the files it applies) with tera.
     #[serde(default)]
@@ -451,6 +457,8 @@ pub enum Probe {
     /// A node's packet filter (iptables and nftables rulesets, read as data): TCP ports closed
     /// to, or open to, every new connection from another machine.
     Firewall(FirewallProbe),
+    /// The API server's own version (`GET /version`, its gitVersion).
+    ServerVersion(ServerVersionProbe),
     /// Passes when any of these probes passes (for answers that can take several shapes).
     AnyOf(Vec<Probe>),
     /// Passes when every one of these probes passes.
@@ -479,6 +487,7 @@ impl Probe {
             Probe::TlsHandshake(_) => "tls-handshake",
             Probe::AnswerFile(_) => "answer-file",
             Probe::Firewall(_) => "firewall",
+            Probe::ServerVersion(_) => "server-version",
             Probe::AnyOf(_) => "any-of",
             Probe::AllOf(_) => "all-of",
         }
@@ -1025,6 +1034,13 @@ impl std::fmt::Display for ExitCode {
             ExitCode::Word(ExitWord::Nonzero) => write!(f, "a non-zero exit code"),
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServerVersionProbe {
+    /// The gitVersion `/version` must report, e.g. `v1.34.4`.
+    pub equals: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -21,15 +21,15 @@ const NETPOL_MANIFEST: &str = include_str!("../../../kind-configs/kube-router-ne
 const DEFAULT_CNI_MANIFEST: &str = "/kind/manifests/default-cni.yaml";
 
 impl KindBackend {
-    fn docker_args(args: &[&str]) -> Vec<String> {
+    pub(super) fn docker_args(args: &[&str]) -> Vec<String> {
         args.iter().map(|s| s.to_string()).collect()
     }
 
     /// True when the node image ships no default CNI, so ckslab installs the bridge network.
     /// A missing ckslab image is an error naming the command that builds it; a missing
     /// upstream image is kind's to pull.
-    pub(super) async fn needs_own_cni(&self, progress: &dyn Progress) -> Result<bool> {
-        let Some(image) = self.node_image.as_deref() else { return Ok(false) };
+    pub(super) async fn needs_own_cni(&self, image: Option<&str>, progress: &dyn Progress) -> Result<bool> {
+        let Some(image) = image else { return Ok(false) };
         let present = self.run(&self.docker, &Self::docker_args(&["image", "inspect", image]), None).await?;
         if present.code != 0 {
             if image.starts_with(OFFLINE_IMAGE_PREFIX) {
@@ -181,15 +181,19 @@ impl KindBackend {
         Ok(())
     }
 
-    /// `docker load`s from the cache what the engine lacks: the node image (when it is
-    /// ckslab's), kube-router and the stand-ins. Returns the images to put on the nodes: those
-    /// asked for, else every cached stand-in.
-    pub(super) async fn load_cached_images(&self, progress: &dyn Progress) -> Result<Vec<String>> {
+    /// `docker load`s from the cache what the engine lacks: the node image `node_image` (when
+    /// it is ckslab's), kube-router and the stand-ins. Returns the images to put on the nodes:
+    /// those asked for, else every cached stand-in.
+    pub(super) async fn load_cached_images(
+        &self,
+        node_image: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<Vec<String>> {
         let Some(cached) = &self.cached else { return Ok(self.load_images.clone()) };
-        if self.node_image.as_deref() == Some(super::offline::NODE_IMAGE)
-            && let Some(archive) = cached.node()
+        if let Some(image) = node_image
+            && let Some(archive) = cached.node_archive(image)
         {
-            self.load_archive_if_missing(super::offline::NODE_IMAGE, &archive, "about 30 s", progress).await?;
+            self.load_archive_if_missing(image, &archive, "about 30 s", progress).await?;
         }
         if let Some(archive) = cached.netpol() {
             self.load_archive_if_missing(NETPOL_IMAGE, &archive, "a few seconds", progress).await?;

@@ -119,6 +119,95 @@ impl KindBackend {
         self
     }
 
+    /// Whether the cache holds the node image the upgrade lab starts on.
+    fn upgrade_image_cached(&self) -> bool {
+        let image = offline::node_image_at(offline::UPGRADE_FROM);
+        self.cached.as_ref().is_some_and(|c| c.node_archive(&image).is_some())
+    }
+
+    /// An error naming the fix unless a Docker engine answers.
+    async fn engine_answers(&self) -> Result<()> {
+        let docker_ok = self.run(&self.docker, &["info".into()], None).await?;
+        if docker_ok.code != 0 {
+            return Err(BackendError::MissingTool {
+                tool: "docker engine".into(),
+                detail: docker_ok.stderr.trim().to_string(),
+                fix: "start Docker (`systemctl start docker`), or use `--backend local`".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `kind create` and what the lab needs on top (pod network, NetworkPolicy, stand-ins),
+    /// on the default node image, or at `version` on ckslab's node image for it (etcd kept at
+    /// the default version's, which that image carries).
+    async fn create(&self, version: Option<&str>, progress: &dyn Progress) -> Result<()> {
+        let node_image = self.node_image_for(version).await?;
+        let stand_ins = self.load_cached_images(node_image.as_deref(), progress).await?;
+
+        let own_cni = self.needs_own_cni(node_image.as_deref(), progress).await?;
+        let etcd_tag = version.map(|_| offline::UPGRADE_ETCD_TAG);
+        let config = network::cluster_config(CLUSTER_CONFIG, node_image.as_deref(), own_cni, etcd_tag)
+            .map_err(BackendError::KindConfig)?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| BackendError::io(format!("creating {}", self.dir.display()), e))?;
+        std::fs::write(self.config_path(), config).map_err(|e| BackendError::io("writing the kind config", e))?;
+        let _ = std::fs::remove_file(self.dir.join(CAPABILITIES_FILE));
+        // The marker goes first: a create killed halfway leaves containers `down` must remove.
+        std::fs::write(self.dir.join(MARKER), CLUSTER_NAME).map_err(|e| BackendError::io("writing the marker", e))?;
+        match version {
+            Some(version) => std::fs::write(self.dir.join(VERSION_FILE), version),
+            None => std::fs::remove_file(self.dir.join(VERSION_FILE))
+                .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }),
+        }
+        .map_err(|e| BackendError::io("recording the cluster's version", e))?;
+        progress.step(&format!(
+            "creating kind cluster {CLUSTER_NAME} on {} ({})",
+            node_image.as_deref().unwrap_or("the pinned kindest/node"),
+            if node_image.is_some() { "about 30s" } else { "pulls the image the first time; a few minutes" }
+        ));
+        let out = self
+            .run(&self.kind, &kind_create_args(&self.config_path(), &self.kubeconfig_path(), !own_cni), None)
+            .await?;
+        if out.code != 0 {
+            return Err(self.create_failed(&out, progress).await);
+        }
+        let mut netpol = false;
+        if own_cni {
+            self.install_pod_network(progress).await?;
+            netpol = self.install_network_policy(progress).await?;
+        }
+        self.load_images(&stand_ins, progress).await?;
+        self.record_host_address().await?;
+        progress.step("waiting for both nodes and kube-system to be Ready");
+        self.wait_ready(std::time::Duration::from_secs(180)).await?;
+        let found = self.probe_capabilities(own_cni, netpol).await;
+        let text = serde_json::to_string(&found).expect("capabilities serialize");
+        std::fs::write(self.dir.join(CAPABILITIES_FILE), text)
+            .map_err(|e| BackendError::io("recording the cluster's capabilities", e))?;
+        progress.step("kind cluster ready");
+        Ok(())
+    }
+
+    /// The node image for a cluster at `version` (`None`: the default one, or kind's pinned
+    /// image), or an error naming how to make it when neither the cache nor the engine has it.
+    async fn node_image_for(&self, version: Option<&str>) -> Result<Option<String>> {
+        let Some(version) = version else { return Ok(self.node_image.clone()) };
+        let image = offline::node_image_at(version);
+        let cached = self.cached.as_ref().and_then(|c| c.node_archive(&image));
+        let present = self.run(&self.docker, &Self::docker_args(&["image", "inspect", &image]), None).await?;
+        if cached.is_none() && present.code != 0 {
+            return Err(BackendError::NoSuchVersion {
+                backend: "kind".into(),
+                version: version.into(),
+                fix: format!(
+                    "build its node image {image}: `scripts/build-kind-node.sh --upgrade-from` (or install a classroom bundle that has it)"
+                ),
+            });
+        }
+        Ok(Some(image))
+    }
+
     fn config_path(&self) -> PathBuf {
         self.dir.join("cluster.yaml")
     }
@@ -232,6 +321,8 @@ pub fn kind_create_args(config: &Path, kubeconfig: &Path, wait: bool) -> Vec<Str
 }
 
 const CAPABILITIES_FILE: &str = "capabilities.json";
+/// Holds the Kubernetes version of a cluster made at one other than the default.
+const VERSION_FILE: &str = "version";
 const HOST_ADDRESS_FILE: &str = "host-address";
 
 /// What every kind cluster has: real nodes (systemd, dpkg, iptables), real containers,
@@ -306,65 +397,51 @@ impl Backend for KindBackend {
     fn capabilities(&self) -> Capabilities {
         // What `up` found this cluster to have; before there is one, what the pinned upstream
         // image gives (kindnetd enforces NetworkPolicy since kind v0.24).
-        if let Ok(text) = std::fs::read_to_string(self.dir.join(CAPABILITIES_FILE))
-            && let Ok(found) = serde_json::from_str::<Capabilities>(&text)
-        {
-            return found;
+        let mut found = std::fs::read_to_string(self.dir.join(CAPABILITIES_FILE))
+            .ok()
+            .and_then(|text| serde_json::from_str::<Capabilities>(&text).ok())
+            .unwrap_or_else(|| {
+                let mut expected = base_capabilities();
+                expected.insert(Capability::NetworkPolicy);
+                expected
+            });
+        // Not recorded at `up`: it is about the cache, which can gain the image later.
+        found.remove(&Capability::KubernetesUpgrade);
+        if self.upgrade_image_cached() {
+            found.insert(Capability::KubernetesUpgrade);
         }
-        let mut expected = base_capabilities();
-        expected.insert(Capability::NetworkPolicy);
-        expected
+        found
     }
 
     async fn up(&self, progress: &dyn Progress) -> Result<()> {
-        let docker_ok = self.run(&self.docker, &["info".into()], None).await?;
-        if docker_ok.code != 0 {
-            return Err(BackendError::MissingTool {
-                tool: "docker engine".into(),
-                detail: docker_ok.stderr.trim().to_string(),
-                fix: "start Docker (`systemctl start docker`), or use `--backend local`".into(),
-            });
-        }
+        self.engine_answers().await?;
         if self.cluster_exists().await? {
             progress.step(&format!("kind cluster {CLUSTER_NAME} already exists; keeping it"));
             return Ok(());
         }
-        let stand_ins = self.load_cached_images(progress).await?;
-        let own_cni = self.needs_own_cni(progress).await?;
-        let config = network::cluster_config(CLUSTER_CONFIG, self.node_image.as_deref(), own_cni)
-            .map_err(BackendError::KindConfig)?;
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| BackendError::io(format!("creating {}", self.dir.display()), e))?;
-        std::fs::write(self.config_path(), config).map_err(|e| BackendError::io("writing the kind config", e))?;
-        let _ = std::fs::remove_file(self.dir.join(CAPABILITIES_FILE));
-        // The marker goes first: a create killed halfway leaves containers `down` must remove.
-        std::fs::write(self.dir.join(MARKER), CLUSTER_NAME).map_err(|e| BackendError::io("writing the marker", e))?;
-        progress.step(&format!(
-            "creating kind cluster {CLUSTER_NAME} on {} ({})",
-            self.node_image.as_deref().unwrap_or("the pinned kindest/node"),
-            if self.node_image.is_some() { "about 30s" } else { "pulls the image the first time; a few minutes" }
-        ));
-        let out = self
-            .run(&self.kind, &kind_create_args(&self.config_path(), &self.kubeconfig_path(), !own_cni), None)
-            .await?;
-        if out.code != 0 {
-            return Err(self.create_failed(&out, progress).await);
+        self.create(None, progress).await
+    }
+
+    fn created_at(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.dir.join(VERSION_FILE)).ok()?;
+        Some(text.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    async fn recreate(&self, version: Option<&str>, progress: &dyn Progress) -> Result<()> {
+        self.engine_answers().await?;
+        // Before anything is deleted: a version it cannot make leaves the cluster as it is.
+        self.node_image_for(version).await?;
+        if self.cluster_exists().await? {
+            if !self.created_by_us() {
+                return Err(BackendError::NoClusterOfOurs(self.dir.clone()));
+            }
+            progress.step(&format!(
+                "deleting kind cluster {CLUSTER_NAME}, to make it again at {}",
+                version.unwrap_or("the default version")
+            ));
+            self.delete_cluster().await?;
         }
-        let mut netpol = false;
-        if own_cni {
-            self.install_pod_network(progress).await?;
-            netpol = self.install_network_policy(progress).await?;
-        }
-        self.load_images(&stand_ins, progress).await?;
-        self.record_host_address().await?;
-        progress.step("waiting for both nodes and kube-system to be Ready");
-        self.wait_ready(std::time::Duration::from_secs(180)).await?;
-        let found = self.probe_capabilities(own_cni, netpol).await;
-        let text = serde_json::to_string(&found).expect("capabilities serialize");
-        std::fs::write(self.dir.join(CAPABILITIES_FILE), text)
-            .map_err(|e| BackendError::io("recording the cluster's capabilities", e))?;
-        progress.step("kind cluster ready");
-        Ok(())
+        self.create(version, progress).await
     }
 
     async fn down(&self, progress: &dyn Progress) -> Result<()> {
@@ -376,6 +453,7 @@ impl Backend for KindBackend {
         std::fs::remove_file(self.dir.join(MARKER)).map_err(|e| BackendError::io("removing the marker", e))?;
         let _ = std::fs::remove_file(self.dir.join(CAPABILITIES_FILE));
         let _ = std::fs::remove_file(self.dir.join(HOST_ADDRESS_FILE));
+        let _ = std::fs::remove_file(self.dir.join(VERSION_FILE));
         Ok(())
     }
 

@@ -67,9 +67,15 @@ pub fn routes_for(node: &NodeNet, all: &[NodeNet]) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The cluster config for `image`: every node on that image, and no default CNI when ckslab
-/// brings its own.
-pub fn cluster_config(base: &str, image: Option<&str>, own_cni: bool) -> Result<String, String> {
+/// The cluster config for `image`: every node on that image, no default CNI when ckslab
+/// brings its own, and etcd's image tag pinned when given (a cluster at an older version
+/// runs the etcd its node image carries).
+pub fn cluster_config(
+    base: &str,
+    image: Option<&str>,
+    own_cni: bool,
+    etcd_image_tag: Option<&str>,
+) -> Result<String, String> {
     let mut config: Value = serde_saphyr::from_str(base).map_err(|e| format!("the kind config does not parse: {e}"))?;
     if let Some(image) = image {
         for node in config["nodes"].as_array_mut().into_iter().flatten() {
@@ -78,6 +84,17 @@ pub fn cluster_config(base: &str, image: Option<&str>, own_cni: bool) -> Result<
     }
     if own_cni {
         config["networking"]["disableDefaultCNI"] = json!(true);
+    }
+    if let Some(tag) = etcd_image_tag {
+        let patch = format!("kind: ClusterConfiguration\netcd:\n  local:\n    imageTag: {tag}\n");
+        let control_plane = config["nodes"]
+            .as_array_mut()
+            .and_then(|nodes| nodes.iter_mut().find(|n| n["role"] == "control-plane"))
+            .ok_or("the kind config has no control-plane node")?;
+        match control_plane["kubeadmConfigPatches"].as_array_mut() {
+            Some(patches) => patches.push(json!(patch)),
+            None => control_plane["kubeadmConfigPatches"] = json!([patch]),
+        }
     }
     serde_saphyr::to_string(&config).map_err(|e| e.to_string())
 }
@@ -109,7 +126,7 @@ mod tests {
 
     #[test]
     fn the_config_takes_the_image_and_drops_the_default_cni() {
-        let out = cluster_config(super::super::CLUSTER_CONFIG, Some("ckslab/kind-node:v1.34.4"), true).unwrap();
+        let out = cluster_config(super::super::CLUSTER_CONFIG, Some("ckslab/kind-node:v1.34.4"), true, None).unwrap();
         let config: Value = serde_saphyr::from_str(&out).unwrap();
         assert_eq!(config["networking"]["disableDefaultCNI"], true);
         for node in config["nodes"].as_array().unwrap() {
@@ -117,9 +134,25 @@ mod tests {
         }
         assert!(config["nodes"][0]["kubeadmConfigPatches"].is_array(), "the rest of the config is kept");
         let upstream: Value =
-            serde_saphyr::from_str(&cluster_config(super::super::CLUSTER_CONFIG, None, false).unwrap()).unwrap();
+            serde_saphyr::from_str(&cluster_config(super::super::CLUSTER_CONFIG, None, false, None).unwrap()).unwrap();
         assert!(upstream["networking"].is_null());
         assert!(upstream["nodes"][0]["image"].as_str().unwrap().starts_with("kindest/node:"));
         assert!(upstream["nodes"][0]["extraMounts"].is_null());
+    }
+
+    #[test]
+    fn an_etcd_tag_is_one_more_patch_of_the_control_plane_only() {
+        let out =
+            cluster_config(super::super::CLUSTER_CONFIG, Some("ckslab/kind-node:v1.33.13"), true, Some("3.6.5-0"))
+                .unwrap();
+        let config: Value = serde_saphyr::from_str(&out).unwrap();
+        let nodes = config["nodes"].as_array().unwrap();
+        let patches = nodes[0]["kubeadmConfigPatches"].as_array().unwrap();
+        assert_eq!(patches.len(), 2, "the lab's own patch is kept: {out}");
+        let etcd: Value = serde_saphyr::from_str(patches[1].as_str().unwrap()).unwrap();
+        assert_eq!(etcd["kind"], "ClusterConfiguration");
+        assert_eq!(etcd["etcd"]["local"]["imageTag"], "3.6.5-0");
+        assert_eq!(nodes[1]["role"], "worker");
+        assert!(nodes[1]["kubeadmConfigPatches"].is_null(), "{out}");
     }
 }

@@ -10,6 +10,18 @@ use std::path::{Path, PathBuf};
 /// The node image scripts/build-kind-node.sh makes, and its archive under `<cache>/kind`.
 pub const NODE_IMAGE: &str = "ckslab/kind-node:v1.34.4";
 pub const NODE_ARCHIVE: &str = "kind-node-v1.34.4.tar";
+/// The version the upgrade lab starts at, on `ckslab/kind-node:v1.33.13` (its archive
+/// `kind-node-v1.33.13.tar`; scripts/build-kind-node.sh --upgrade-from).
+pub const UPGRADE_FROM: &str = "v1.33.13";
+pub const UPGRADE_ARCHIVE: &str = "kind-node-v1.33.13.tar";
+/// etcd's image tag on a cluster made at an older version: the default version's, which that
+/// node image carries (kubeadm keeps a set imageTag across `kubeadm upgrade apply`).
+pub const UPGRADE_ETCD_TAG: &str = "3.6.5-0";
+
+/// ckslab's node image for Kubernetes `version`.
+pub fn node_image_at(version: &str) -> String {
+    format!("{}:{version}", super::OFFLINE_IMAGE_PREFIX)
+}
 /// kube-router's archive (scripts/kind-netpol.sh), under `<cache>/kind`.
 pub const NETPOL_ARCHIVE: &str = "images/ckslab_kube-router_v2.1.0.tar";
 /// The stand-in images' folder (scripts/build-stand-in-images.sh), under `<cache>/kind`.
@@ -29,6 +41,13 @@ impl CachedImages {
     /// The node image's archive, when there is one.
     pub fn node(&self) -> Option<PathBuf> {
         Some(self.kind_dir.join(NODE_ARCHIVE)).filter(|p| p.is_file())
+    }
+
+    /// The archive of ckslab's node image `image` (`ckslab/kind-node:<version>` is saved as
+    /// `kind-node-<version>.tar`), when there is one.
+    pub fn node_archive(&self, image: &str) -> Option<PathBuf> {
+        let version = image.strip_prefix(super::OFFLINE_IMAGE_PREFIX)?.strip_prefix(':')?;
+        Some(self.kind_dir.join(format!("kind-node-{version}.tar"))).filter(|p| p.is_file())
     }
 
     /// kube-router's archive, when there is one.
