@@ -334,7 +334,7 @@ const CORPUS: &[Case] = &[
     case(
         "unknown probe type lists every type",
         &[(PROBE, "    objekt: {kind: Namespace, name: x}")],
-        "scenario.yaml:16:5: a check needs one probe, one of: object, objects, component-flag, kubelet-config, node-file, can-i, effective-rules, admission, etcd-value, audit-log, certificate, command, network-access, anonymous-request, anonymous-grants, node-write, tls-handshake, answer-file, firewall, any-of, all-of; `objekt` is not a probe type",
+        "scenario.yaml:16:5: a check needs one probe, one of: object, objects, component-flag, kubelet-config, node-file, can-i, effective-rules, admission, etcd-value, audit-log, certificate, command, network-access, anonymous-request, anonymous-grants, node-write, tls-handshake, answer-file, firewall, server-version, any-of, all-of; `objekt` is not a probe type",
     ),
     case(
         "unknown probe type inside any-of",
