@@ -8,6 +8,7 @@
 #   scripts/verify-scenarios.sh kind [IDS]   # kind backend (needs DOCKER_HOST and
 #                                            # CKSLAB_KIND_NODE_IMAGE, as scripts/test.sh sets):
 #                                            # the scenarios that need real nodes; target/verify-kind.xml
+#   CKSLAB_VERIFY_SKIP="a b" scripts/verify-scenarios.sh kind   # the default list but these
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -40,7 +41,14 @@ case $backend in
       # a ~20 s restart on kind). The others pass on kind too; name them to run them
       # (scripts/verify-scenarios.sh kind api-server-access api-server-tls).
       ids=(host-os-footprint external-network-access behavioral-analytics detect-threats seccomp-runtime-default seccomp-localhost-profile network-policy-lockdown
-        mtls-certificates sa-token-automount immutability audit-policy image-policy-webhook etcd-encryption)
+        mtls-certificates sa-token-automount immutability audit-policy image-policy-webhook etcd-encryption
+        kubeadm-upgrade)
+      # kubeadm-upgrade goes last: each of its cases is a fresh cluster at v1.33.13 (about a
+      # minute), and the proof after it would start with one more, back at the default version.
+      for skip in ${CKSLAB_VERIFY_SKIP:-}; do
+        for i in "${!ids[@]}"; do [[ ${ids[$i]} != "$skip" ]] || unset 'ids[i]'; done
+      done
+      ids=("${ids[@]}")
     fi
     "$ckslab" down >/dev/null 2>&1 || true
     trap '"$ckslab" down >/dev/null 2>&1 || true' EXIT
