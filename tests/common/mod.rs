@@ -2,6 +2,8 @@
 // Each test crate compiles this module and uses part of it.
 #![allow(dead_code)]
 
+pub mod fake_backend;
+
 use std::path::Path;
 
 use ckslab::backend::{Backend, LogProgress};
