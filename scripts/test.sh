@@ -101,6 +101,8 @@ if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
     echo "test.sh: WARNING: not every image could be removed from the engine (a container left by a kind test?), so the kind proofs do not show that up loads them" >&2
   rm -f "$bundle"
   echo "test.sh: classroom bundle made and installed into an empty cache in $((SECONDS - start))s"
+  # (failures of an earlier run's proofs are not this run's)
+  rm -f target/verify-kind-*.failure
   # The upgrade lab's node image (v1.33.13: seven more Kubernetes binaries) is built while the
   # other kind proofs run, which mostly wait, and its proof comes last; its archive goes into
   # the class cache where a bundle would put it (tests/bundle.rs shows a bundle carries it), and
@@ -120,13 +122,9 @@ if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
     CKSLAB_VERIFY_SKIP="image-policy-webhook kubeadm-upgrade" "${kind_env[@]}" scripts/verify-scenarios.sh kind 2>&1 | sed -u 's/^/[kind] /' || ok=0
     if wait "$upgrade_job"; then
       tail -n 1 target/ci-upgrade-image.log | sed 's/^/[kind] /'
-      # (each run of verify-scenarios.sh starts its failures file afresh)
-      mv target/verify-kind-failures.txt target/verify-kind-failures.first
       "${kind_env[@]}" scripts/verify-scenarios.sh kind kubeadm-upgrade 2>&1 | sed -u 's/^/[kind] /' || ok=0
-      cat target/verify-kind-failures.first target/verify-kind-failures.txt >target/verify-kind-failures.all 2>/dev/null || true
-      mv target/verify-kind-failures.all target/verify-kind-failures.txt
     else
-      { echo "== the upgrade lab's node image: build-kind-node.sh --upgrade-from failed"; tail -n 40 target/ci-upgrade-image.log; } >>target/verify-kind-failures.txt
+      { echo "== the upgrade lab's node image: build-kind-node.sh --upgrade-from failed"; tail -n 40 target/ci-upgrade-image.log; } >target/verify-kind-upgrade-image.failure
       ok=0
     fi
     [[ $ok == 1 ]]) &
@@ -157,7 +155,7 @@ if [[ -x tests/e2e/run.sh ]]; then
   tests/e2e/run.sh
 fi
 if [[ -n $kind_job ]] && ! wait "$kind_job"; then
-  cat target/verify-kind-failures.txt >&2 || true
+  cat target/verify-kind-*.failure >&2 2>/dev/null || true
   echo "test.sh: the scenario proofs on kind failed (lines marked [kind] above; details just above)" >&2
   exit 1
 fi

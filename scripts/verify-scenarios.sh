@@ -57,14 +57,15 @@ case $backend in
     echo "verify-scenarios: kind up in $((SECONDS - start))s"
     failed=()
     # Each proof's output is kept: a CI log that shows only its end still gets the failures'
-    # details from target/verify-kind-failures.txt, which scripts/test.sh prints last.
-    : >target/verify-kind-failures.txt
+    # details from target/verify-kind-ID.failure (one per proof that failed in its last run),
+    # which scripts/test.sh prints last.
     for id in "${ids[@]}"; do
       start=$SECONDS
+      rm -f "target/verify-kind-$id.failure"
       "$ckslab" verify "$id" --junit "target/verify-kind-$id.xml" 2>&1 | tee "target/verify-kind-$id.log" && ok=1 || ok=0
       if [[ $ok == 0 ]]; then
         { echo "== $id on kind: the end of its output (all of it in target/verify-kind-$id.log)"
-          grep -v '^\(cleanup\|setup\|break\|solution\|wrong attempt\) [^:]*[0-9]/[0-9]' "target/verify-kind-$id.log" | tail -n 60; } >>target/verify-kind-failures.txt
+          grep -v '^\(cleanup\|setup\|break\|solution\|wrong attempt\) [^:]*[0-9]/[0-9]' "target/verify-kind-$id.log" | tail -n 60; } >"target/verify-kind-$id.failure"
       fi
       echo "verify-scenarios: $id on kind: $([[ $ok == 1 ]] && echo proven || echo NOT proven) in $((SECONDS - start))s"
       [[ $ok == 1 ]] || failed+=("$id")
