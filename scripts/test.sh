@@ -112,7 +112,8 @@ if [[ ${CKSLAB_KIND_TESTS:-1} == 1 ]]; then
       CKSLAB_CACHE="$class_cache" PATH="$base_path" CKSLAB="$class_cache/bin/ckslab")
     (start=$SECONDS
       upgrade_image=$(scripts/build-kind-node.sh --upgrade-from | tail -n 1)
-      cp "${CKSLAB_CACHE:-$HOME/.cache/ckslab}/kind/kind-node-v1.33.13.tar" "$class_cache/kind/"
+      # (the archive is named by the image's tag: kind-node-v1.33.13.tar)
+      cp "${CKSLAB_CACHE:-$HOME/.cache/ckslab}/kind/kind-node-${upgrade_image##*:}.tar" "$class_cache/kind/"
       docker rmi "$upgrade_image" >/dev/null
       echo "test.sh: the upgrade lab's node image ready in $((SECONDS - start))s") >target/ci-upgrade-image.log 2>&1 &
     upgrade_job=$!
